@@ -1,0 +1,284 @@
+"""Frozen, validated configuration objects with a JSON round-trip.
+
+Every tunable of the engine lives here, so that a model file carries the exact
+settings it was trained with and a widget only has to build one of these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+NORMALIZATION_MODES = ("percentile", "minmax", "fixed", "none")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field and the fix."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class NormalizationConfig:
+    """How raw intensities become network input (saved with the model).
+
+    Parameters
+    ----------
+    mode : {"percentile", "minmax", "fixed", "none"}
+        ``percentile``: per image and channel, map the ``low`` / ``high``
+        percentiles to 0 / 1 (robust to hot pixels, the default).
+        ``minmax``: per image and channel, map min / max to 0 / 1.
+        ``fixed``: map ``low`` / ``high`` given as intensities to 0 / 1 for
+        every image (use when absolute intensity carries meaning).
+        ``none``: use values as they are.
+    low, high : float
+        Percentiles (``percentile``) or intensities (``fixed``).
+    """
+
+    mode: str = "percentile"
+    low: float = 1.0
+    high: float = 99.8
+
+    def __post_init__(self) -> None:
+        _check(
+            self.mode in NORMALIZATION_MODES,
+            f"normalization.mode={self.mode!r} is unknown; use one of {NORMALIZATION_MODES}",
+        )
+        _check(
+            self.high > self.low,
+            f"normalization.high ({self.high}) must be greater than normalization.low ({self.low})",
+        )
+        if self.mode == "percentile":
+            _check(
+                0 <= self.low < self.high <= 100,
+                "percentile normalization needs 0 <= low < high <= 100",
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the network.
+
+    Parameters
+    ----------
+    in_channels : int
+        Image channels: 1 for gray, 3 for RGB, more for multichannel.
+    class_names : tuple of str
+        Names of the object classes (``C = len(class_names)``). Label value
+        ``k`` in the detection and segmentation layers means
+        ``class_names[k - 1]``.
+    base_channels : int
+        Width of the first level; doubles at every level down (the paper uses 64).
+    depth : int
+        Number of 2x2 poolings in the contracting path (the paper uses 4).
+    multitask : bool
+        True: the paper's multi-task U-Net (detection, segmentation,
+        separation). False: a plain single-task U-Net of the same encoder
+        that only predicts segmentation (the baseline).
+    """
+
+    in_channels: int = 1
+    class_names: tuple[str, ...] = ("class 1", "class 2")
+    base_channels: int = 16
+    depth: int = 4
+    multitask: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+        _check(self.in_channels >= 1, f"model.in_channels must be >= 1, got {self.in_channels}")
+        _check(len(self.class_names) >= 1, "model.class_names needs at least one class")
+        _check(
+            len(set(self.class_names)) == len(self.class_names),
+            f"model.class_names must be distinct, got {self.class_names}",
+        )
+        _check(self.base_channels >= 2, f"model.base_channels must be >= 2, got {self.base_channels}")
+        _check(1 <= self.depth <= 6, f"model.depth must be between 1 and 6, got {self.depth}")
+
+    @property
+    def n_classes(self) -> int:
+        """Number of object classes ``C`` (background excluded)."""
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and sampling settings (defaults from the paper where it gives them).
+
+    Parameters
+    ----------
+    steps : int
+        Optimiser steps (one batch each).
+    batch_size : int
+        Patches per step (paper: 16).
+    patch_size : int
+        Side of the square training patches (paper: 256). Images smaller
+        than a patch are padded by reflection.
+    learning_rate : float
+        Adam learning rate (paper: 2e-4).
+    task_weights : tuple of float
+        ``alpha_k`` for (detection, segmentation, separation).
+    separation_positive_weight : float
+        Cross-entropy weight of the interface class; interfaces are thin and
+        rare, so they are up-weighted against "not interface".
+    strong_fraction : float
+        Minimum share of each batch drawn from strong images (when there are
+        any), so the few exact masks are seen regularly.
+    scale_range : tuple of float
+        Random rescale factors (min, max).
+    rotate, flip : bool
+        Random rotation by any angle / random flips.
+    seed : int
+        Seeds sampling, augmentation and initialisation (reproducible on CPU).
+    device : {"auto", "cpu", "cuda", "mps"} or str
+        ``auto`` picks CUDA, then Apple MPS, then CPU. ``cuda:1`` etc. also work.
+    validate_every : int
+        Evaluate on the validation set every this many steps (0: never).
+    checkpoint_every : int
+        Write the checkpoint every this many steps (0: only at the end / on stop).
+    mixed_precision : bool
+        Use float16/bfloat16 autocast on CUDA (ignored on CPU).
+    num_threads : int
+        Torch CPU threads (0: leave torch's default).
+    """
+
+    steps: int = 2000
+    batch_size: int = 16
+    patch_size: int = 256
+    learning_rate: float = 2e-4
+    task_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    separation_positive_weight: float = 5.0
+    strong_fraction: float = 0.25
+    scale_range: tuple[float, float] = (0.8, 1.25)
+    rotate: bool = True
+    flip: bool = True
+    seed: int = 0
+    device: str = "auto"
+    validate_every: int = 100
+    checkpoint_every: int = 0
+    mixed_precision: bool = False
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
+        object.__setattr__(self, "scale_range", tuple(float(s) for s in self.scale_range))
+        _check(self.steps >= 1, f"train.steps must be >= 1, got {self.steps}")
+        _check(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
+        _check(
+            self.patch_size >= 16 and self.patch_size % 16 == 0,
+            f"train.patch_size must be a multiple of 16 and >= 16, got {self.patch_size}",
+        )
+        _check(self.learning_rate > 0, "train.learning_rate must be positive")
+        _check(
+            len(self.task_weights) == 3 and all(w >= 0 for w in self.task_weights),
+            "train.task_weights needs three non-negative weights (detection, segmentation, "
+            "separation)",
+        )
+        _check(self.separation_positive_weight > 0, "train.separation_positive_weight must be > 0")
+        _check(0 <= self.strong_fraction <= 1, "train.strong_fraction must be within [0, 1]")
+        _check(
+            len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
+            f"train.scale_range must be (min, max) with 0 < min <= max, got {self.scale_range}",
+        )
+        _check(
+            self.device.split(":")[0] in DEVICES,
+            f"train.device={self.device!r} is unknown; use one of {DEVICES} (or 'cuda:N')",
+        )
+        _check(self.validate_every >= 0, "train.validate_every must be >= 0")
+        _check(self.checkpoint_every >= 0, "train.checkpoint_every must be >= 0")
+        _check(self.num_threads >= 0, "train.num_threads must be >= 0")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """Tiled inference settings.
+
+    Parameters
+    ----------
+    tile_size : int
+        Side of the square tiles fed to the network; memory use scales with
+        it, not with the image size.
+    overlap : float
+        Fraction of a tile shared with its neighbour (0 <= overlap < 1).
+    batch_size : int
+        Tiles per forward pass.
+    device : str
+        As in :class:`TrainConfig`.
+    min_instance_size : int
+        Instances smaller than this many pixels are dropped.
+    """
+
+    tile_size: int = 256
+    overlap: float = 0.25
+    batch_size: int = 4
+    device: str = "auto"
+    min_instance_size: int = 10
+
+    def __post_init__(self) -> None:
+        _check(
+            self.tile_size >= 16 and self.tile_size % 16 == 0,
+            f"predict.tile_size must be a multiple of 16 and >= 16, got {self.tile_size}",
+        )
+        _check(0 <= self.overlap < 1, f"predict.overlap must be within [0, 1), got {self.overlap}")
+        _check(self.batch_size >= 1, "predict.batch_size must be >= 1")
+        _check(
+            self.device.split(":")[0] in DEVICES,
+            f"predict.device={self.device!r} is unknown; use one of {DEVICES} (or 'cuda:N')",
+        )
+        _check(self.min_instance_size >= 0, "predict.min_instance_size must be >= 0")
+
+
+@dataclass(frozen=True)
+class LazyUNetConfig:
+    """Everything needed to build, train and run a model."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """JSON text of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LazyUNetConfig:
+        """Build from a (possibly partial) nested dict; unknown keys are an error."""
+        sections = {
+            "model": ModelConfig,
+            "train": TrainConfig,
+            "predict": PredictConfig,
+            "normalization": NormalizationConfig,
+        }
+        unknown = set(data) - set(sections)
+        _check(not unknown, f"unknown config section(s) {sorted(unknown)}; use {sorted(sections)}")
+        kwargs = {}
+        for name, klass in sections.items():
+            values = dict(data.get(name, {}))
+            known = {f.name for f in dataclasses.fields(klass)}
+            bad = set(values) - known
+            _check(not bad, f"unknown key(s) {sorted(bad)} in config section {name!r}")
+            kwargs[name] = klass(**values)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> LazyUNetConfig:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **sections: Any) -> LazyUNetConfig:
+        """Copy with whole sections or ``section={key: value}`` updates replaced."""
+        kwargs = {}
+        for name, value in sections.items():
+            current = getattr(self, name)
+            kwargs[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+        return dataclasses.replace(self, **kwargs)
