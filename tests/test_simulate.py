@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_lazyunet.core.simulate import (
     depth_map,
@@ -30,11 +31,12 @@ def _scene() -> np.ndarray:
 def _random_instances(seed: int, shape=(120, 140), n=30) -> np.ndarray:
     """Voronoi cells of random seeds inside a blob mask: many touching objects."""
     rng = np.random.default_rng(seed)
-    pts = rng.uniform(0, 1, size=(n, 2)) * np.array(shape)
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    d = (yy[..., None] - pts[:, 0]) ** 2 + (xx[..., None] - pts[:, 1]) ** 2
-    inst = (np.argmin(d, axis=-1) + 1).astype(np.int32)
-    inst[np.sqrt(d.min(axis=-1)) > 12] = 0
+    seeds = np.zeros(shape, dtype=np.int32)
+    pts = (rng.uniform(0, 1, size=(n, 2)) * np.array(shape)).astype(int)
+    seeds[pts[:, 0], pts[:, 1]] = np.arange(1, n + 1)
+    dist, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+    inst = seeds[iy, ix]
+    inst[dist > 12] = 0
     return inst
 
 
