@@ -145,6 +145,10 @@ class TrainConfig:
         Use float16/bfloat16 autocast on CUDA (ignored on CPU).
     num_threads : int
         Torch CPU threads (0: leave torch's default).
+    baseline_target : {"segmentation", "detection"}
+        What a single-task model (``model.multitask=False``) learns from:
+        the strong masks, or the weak detection regions. Ignored by the
+        multi-task model, which learns from all three.
     """
 
     steps: int = 2000
@@ -163,6 +167,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     mixed_precision: bool = False
     num_threads: int = 0
+    baseline_target: str = "segmentation"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
@@ -192,6 +197,10 @@ class TrainConfig:
         _check(self.validate_every >= 0, "train.validate_every must be >= 0")
         _check(self.checkpoint_every >= 0, "train.checkpoint_every must be >= 0")
         _check(self.num_threads >= 0, "train.num_threads must be >= 0")
+        _check(
+            self.baseline_target in ("segmentation", "detection"),
+            f"train.baseline_target={self.baseline_target!r}; use 'segmentation' or 'detection'",
+        )
 
 
 @dataclass(frozen=True)

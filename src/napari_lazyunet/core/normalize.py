@@ -1,0 +1,76 @@
+"""Intensity normalisation and channel layout, shared by training and prediction.
+
+The same function runs at training and at prediction time, with the settings
+saved in the model file, so a model never sees intensities scaled differently
+from what it learned on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import NormalizationConfig
+from .labels import LabelError
+
+
+def to_channels_first(image: np.ndarray, in_channels: int) -> np.ndarray:
+    """Return a ``(C, Y, X)`` float32 copy of a ``(Y, X)`` or ``(Y, X, C)`` plane.
+
+    Parameters
+    ----------
+    image : ndarray
+        One plane, channels last.
+    in_channels : int
+        Channels the model expects.
+
+    Returns
+    -------
+    ndarray
+        ``(in_channels, Y, X)`` float32.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2 and in_channels == 1:
+        return image[None].astype(np.float32)
+    if image.ndim == 3 and image.shape[-1] == in_channels:
+        return np.moveaxis(image, -1, 0).astype(np.float32)
+    raise LabelError(
+        f"image plane of shape {image.shape} does not have {in_channels} channel(s); "
+        "give (Y, X) for gray or (Y, X, C) with channels last, matching model.in_channels"
+    )
+
+
+def normalize_image(image: np.ndarray, config: NormalizationConfig, in_channels: int) -> np.ndarray:
+    """Normalise one plane to the network's input range, channels first.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(Y, X)`` or ``(Y, X, C)``, any numeric dtype.
+    config : NormalizationConfig
+        Mode and bounds (see its docstring).
+    in_channels : int
+        Channels the model expects.
+
+    Returns
+    -------
+    ndarray
+        ``(C, Y, X)`` float32, roughly within [0, 1] (not clipped, so that
+        outliers keep their order).
+    """
+    data = to_channels_first(image, in_channels)
+    if config.mode == "none":
+        return data
+    if config.mode == "fixed":
+        lo = np.full((data.shape[0], 1, 1), config.low, np.float32)
+        hi = np.full((data.shape[0], 1, 1), config.high, np.float32)
+    else:
+        flat = data.reshape(data.shape[0], -1)
+        if config.mode == "percentile":
+            lo, hi = np.percentile(flat, [config.low, config.high], axis=1)
+        else:
+            lo, hi = flat.min(axis=1), flat.max(axis=1)
+        lo = lo.astype(np.float32)[:, None, None]
+        hi = hi.astype(np.float32)[:, None, None]
+    # A constant channel would divide by zero; leave it at 0 instead.
+    scale = np.where(hi - lo > 1e-12, hi - lo, 1.0).astype(np.float32)
+    return ((data - lo) / scale).astype(np.float32)

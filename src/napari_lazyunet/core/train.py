@@ -1,0 +1,286 @@
+"""Training as a generator: one event per optimiser step, stoppable at any yield.
+
+``iter_train`` trains the given network in place. Closing the generator
+(``gen.close()``, or a GUI worker's quit) ends the loop at the next yield and
+writes the checkpoint for the weights reached so far, so a stop never loses
+work. ``train`` is the blocking twin for scripts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import LazyUNetConfig
+from .checkpoint import Checkpoint, save_checkpoint
+from .data import PatchSampler
+from .devices import resolve_device
+from .labels import IGNORE, TASKS, ImageLabels, spatial_shape, training_targets, validate_training_set
+from .losses import multitask_loss
+from .metrics import dice_per_class
+from .normalize import normalize_image
+from .predict import iter_plane_probabilities
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """Progress after one optimiser step.
+
+    Attributes
+    ----------
+    step, total_steps : int
+        Steps done (counting from 1) and planned.
+    loss : float
+        Weighted total loss of this step.
+    losses : dict of float
+        Unweighted loss per task (only tasks the model has).
+    validation : dict of float or None
+        ``val_loss`` (and ``val_dice`` when the validation set has strong
+        images), on the steps where validation ran.
+    elapsed : float
+        Seconds since training started.
+    checkpoint : str or None
+        Path of the checkpoint written at this step, if any.
+    """
+
+    step: int
+    total_steps: int
+    loss: float
+    losses: dict[str, float]
+    validation: dict[str, float] | None
+    elapsed: float
+    checkpoint: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Progress in [0, 1]."""
+        return self.step / self.total_steps
+
+
+@dataclass(frozen=True)
+class PreparedSet:
+    """Normalised images and loss targets, ready for the sampler."""
+
+    images: list[np.ndarray]
+    targets: list[np.ndarray]
+    strong: list[bool]
+
+
+def prepare_set(
+    images: Sequence[np.ndarray],
+    labels: Sequence[ImageLabels],
+    config: LazyUNetConfig,
+    names: Sequence[str] | None = None,
+) -> PreparedSet:
+    """Validate a labelled set and turn it into normalised images and targets.
+
+    For a single-task model whose ``baseline_target`` is ``"detection"``, the
+    detection regions take the place of the segmentation target (the weak
+    labels baseline).
+    """
+    model_cfg = config.model
+    validate_training_set(images, labels, model_cfg.n_classes, model_cfg.in_channels, names)
+    prepared_images, targets = [], []
+    for image, lab in zip(images, labels, strict=True):
+        shape = spatial_shape(np.asarray(image), model_cfg.in_channels)
+        target = training_targets(lab, shape, model_cfg.n_classes)
+        if not model_cfg.multitask and config.train.baseline_target == "detection":
+            target = target[[0, 0, 2]]
+        prepared_images.append(normalize_image(image, config.normalization, model_cfg.in_channels))
+        targets.append(target)
+    strong = [bool(np.any(t[1] != IGNORE)) for t in targets]
+    return PreparedSet(prepared_images, targets, strong)
+
+
+def _loss(outputs, targets, config: LazyUNetConfig):
+    return multitask_loss(
+        outputs,
+        targets,
+        task_weights=config.train.task_weights,
+        separation_positive_weight=config.train.separation_positive_weight,
+    )
+
+
+def evaluate_set(
+    model: torch.nn.Module, prepared: PreparedSet, config: LazyUNetConfig, device: torch.device
+) -> dict[str, float]:
+    """Validation scores: mean per-pixel loss over labelled pixels, and segmentation Dice.
+
+    Images are predicted with the same tiled inference as :mod:`.predict`, so
+    validation of large images needs no more memory than prediction.
+    """
+    was_training = model.training
+    model.eval()
+    nll_sum, nll_count, dices = 0.0, 0, []
+    for image, target in zip(prepared.images, prepared.targets, strict=True):
+        probs = None
+        for _done, _total, probs in iter_plane_probabilities(model, image, config.predict, device):
+            pass
+        for index, task in enumerate(TASKS):
+            if task not in probs:
+                continue
+            valid = target[index] != IGNORE
+            if not valid.any():
+                continue
+            chosen = np.take_along_axis(probs[task], np.clip(target[index], 0, None)[None], 0)[0]
+            nll_sum += float(-np.log(np.clip(chosen[valid], 1e-7, 1.0)).sum())
+            nll_count += int(valid.sum())
+        if np.any(target[1] != IGNORE):
+            per_class = dice_per_class(
+                probs["segmentation"].argmax(0), target[1], config.model.n_classes
+            )
+            dices.append(float(np.mean(list(per_class.values()))))
+    model.train(was_training)
+    scores = {"val_loss": nll_sum / max(nll_count, 1)}
+    if dices:
+        scores["val_dice"] = float(np.mean(dices))
+    return scores
+
+
+def iter_train(
+    model: torch.nn.Module,
+    config: LazyUNetConfig,
+    images: Sequence[np.ndarray],
+    labels: Sequence[ImageLabels],
+    *,
+    names: Sequence[str] | None = None,
+    validation: tuple[Sequence[np.ndarray], Sequence[ImageLabels]] | None = None,
+    checkpoint_path: str | Path | None = None,
+    start_step: int = 0,
+    history: list[dict] | None = None,
+) -> Iterator[TrainEvent]:
+    """Train ``model`` in place, yielding a :class:`TrainEvent` after every step.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Network built from ``config.model`` (trained in place).
+    config : LazyUNetConfig
+        Model, training, prediction (for validation) and normalisation settings.
+    images : sequence of ndarray
+        Training images, ``(Y, X)`` or ``(Y, X, C)``.
+    labels : sequence of ImageLabels
+        Their lazy labels.
+    names : sequence of str, optional
+        Names used in error messages.
+    validation : (images, labels), optional
+        Held-out set scored every ``config.train.validate_every`` steps and at the end.
+    checkpoint_path : path-like, optional
+        Where to write the model file: every ``checkpoint_every`` steps, at
+        the end, and when the generator is closed early.
+    start_step : int
+        Steps already done (to continue a run).
+    history : list of dict, optional
+        Log to extend (it is appended to in place and saved in the checkpoint).
+
+    Yields
+    ------
+    TrainEvent
+
+    Raises
+    ------
+    LabelError
+        Invalid labels (before any step is taken).
+    FloatingPointError
+        The loss became NaN or infinite (lower the learning rate).
+    """
+    tcfg = config.train
+    prepared = prepare_set(images, labels, config, names)
+    val_set = prepare_set(*validation, config) if validation is not None else None
+    if tcfg.num_threads:
+        torch.set_num_threads(tcfg.num_threads)
+    device = resolve_device(tcfg.device)
+    torch.manual_seed(tcfg.seed)
+    rng = np.random.default_rng(tcfg.seed + start_step)
+    sampler = PatchSampler(prepared.images, prepared.targets, prepared.strong, tcfg, rng)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.learning_rate)
+    amp = tcfg.mixed_precision and device.type == "cuda"
+    history = history if history is not None else []
+    started = time.perf_counter()
+    step = start_step
+    end = start_step + tcfg.steps
+
+    def write_checkpoint() -> str | None:
+        if checkpoint_path is None:
+            return None
+        state = Checkpoint(config, model.state_dict(), step, history)
+        return str(save_checkpoint(checkpoint_path, state))
+
+    finished = False
+    try:
+        while step < end:
+            x, t = sampler.batch()
+            x_t = torch.from_numpy(x).to(device)
+            t_t = torch.from_numpy(t).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                outputs = model(x_t)
+            total, parts = _loss(outputs, t_t, config)
+            if not math.isfinite(float(total)):
+                raise FloatingPointError(
+                    f"training diverged at step {step + 1} (loss {float(total)}); "
+                    "lower train.learning_rate or check the images for extreme values"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            step += 1
+            validation_scores = None
+            last = step == end
+            if val_set is not None and (
+                last or (tcfg.validate_every and step % tcfg.validate_every == 0)
+            ):
+                validation_scores = evaluate_set(model, val_set, config, device)
+            record = {"step": step, "loss": float(total), **parts, **(validation_scores or {})}
+            history.append(record)
+            written = None
+            if last or (tcfg.checkpoint_every and step % tcfg.checkpoint_every == 0):
+                written = write_checkpoint()
+            finished = last
+            yield TrainEvent(
+                step=step,
+                total_steps=end,
+                loss=float(total),
+                losses=parts,
+                validation=validation_scores,
+                elapsed=time.perf_counter() - started,
+                checkpoint=written,
+            )
+    finally:
+        model.eval()
+        # Stopped early (generator closed) after at least one good step:
+        # keep what was learned.
+        if not finished and step > start_step and history and math.isfinite(history[-1]["loss"]):
+            write_checkpoint()
+
+
+def train(
+    model: torch.nn.Module,
+    config: LazyUNetConfig,
+    images: Sequence[np.ndarray],
+    labels: Sequence[ImageLabels],
+    *,
+    callback: Callable[[TrainEvent], object] | None = None,
+    **kwargs,
+) -> list[TrainEvent]:
+    """Blocking twin of :func:`iter_train`; returns every event.
+
+    ``callback`` is called with each event (e.g. to update a progress bar);
+    if it returns ``False`` training stops there, as a closed generator would.
+    """
+    events = []
+    generator = iter_train(model, config, images, labels, **kwargs)
+    try:
+        for event in generator:
+            events.append(event)
+            if callback is not None and callback(event) is False:
+                break
+    finally:
+        generator.close()
+    return events
