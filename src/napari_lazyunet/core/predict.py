@@ -154,6 +154,7 @@ def iter_predict(
         generator stops after the current batch of tiles.
     """
     planes, leading = split_planes(image, in_channels)
+    torch.set_flush_denormal(True)  # see train.py: denormals slow CPU convolutions
     model = model.to(device).eval()
     per_plane: list[dict[str, np.ndarray]] = []
     for index, plane in enumerate(planes):

@@ -1,0 +1,357 @@
+"""Scripting facade: the one API that notebooks, the command line and the widgets call.
+
+Examples
+--------
+Train on the built-in sample and predict a held-out image:
+
+>>> from napari_lazyunet.api import LazyUNet
+>>> from napari_lazyunet.core.synthetic import make_foam_sample
+>>> sample = make_foam_sample(n_images=3, shape=(64, 64), seed=0)
+>>> model = LazyUNet(class_names=sample.class_names, base_channels=4, depth=2)
+>>> model = model.fit(
+...     sample.images[:2],
+...     detection=sample.detection[:2],
+...     separation=sample.separation[:2],
+...     segmentation=[sample.classes[0], None],
+...     steps=2, batch_size=2, patch_size=32,
+... )
+>>> result = model.predict(sample.images[2])
+>>> result.instances.shape
+(64, 64)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import LazyUNetConfig, ModelConfig
+from .core import checkpoint as _checkpoint
+from .core.devices import resolve_device
+from .core.grabcut import GrabCutResult, refine_with_grabcut
+from .core.labels import ImageLabels, LabelError
+from .core.model import build_model
+from .core.predict import Prediction, PredictEvent
+from .core.predict import iter_predict as _iter_predict
+from .core.train import TrainEvent
+from .core.train import iter_train as _iter_train
+
+__all__ = [
+    "LazyUNet",
+    "Prediction",
+    "TrainEvent",
+    "PredictEvent",
+    "ImageLabels",
+    "make_labels",
+    "refine",
+    "LazyUNetConfig",
+]
+
+ArrayOrList = np.ndarray | Sequence[np.ndarray | None] | None
+
+
+def _as_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(images, np.ndarray):
+        return [images]
+    return [np.asarray(image) for image in images]
+
+
+def _per_image(values: ArrayOrList, n: int, what: str) -> list[Any]:
+    if values is None:
+        return [None] * n
+    if isinstance(values, np.ndarray):
+        values = [values]
+    values = list(values)
+    if len(values) != n:
+        raise LabelError(f"{n} image(s) but {len(values)} {what} entries; give one per image")
+    return values
+
+
+def make_labels(
+    n_images: int,
+    detection: ArrayOrList = None,
+    separation: ArrayOrList = None,
+    segmentation: ArrayOrList = None,
+    strong: Sequence[bool] | None = None,
+    sparse: Sequence[bool] | None = None,
+) -> list[ImageLabels]:
+    """Pair per-image label arrays into :class:`ImageLabels`.
+
+    Parameters
+    ----------
+    n_images : int
+        Number of images.
+    detection, separation, segmentation : array, list of (array or None), or None
+        Per-image label arrays (``None`` where an image lacks that label).
+    strong : list of bool, optional
+        Which segmentation masks are exact. Default: every image that has one.
+    sparse : list of bool, optional
+        Images whose unpainted detection pixels are unknown rather than
+        background. Default: none.
+
+    Returns
+    -------
+    list of ImageLabels
+    """
+    det = _per_image(detection, n_images, "detection")
+    sep = _per_image(separation, n_images, "separation")
+    seg = _per_image(segmentation, n_images, "segmentation")
+    strong_flags = (
+        [s is not None for s in seg] if strong is None else _per_image(strong, n_images, "strong")
+    )
+    sparse_flags = [False] * n_images if sparse is None else _per_image(sparse, n_images, "sparse")
+    return [
+        ImageLabels(
+            detection=None if d is None else np.asarray(d),
+            separation=None if s is None else np.asarray(s),
+            segmentation=None if g is None else np.asarray(g),
+            strong=bool(st),
+            detection_complete=not bool(sp),
+        )
+        for d, s, g, st, sp in zip(det, sep, seg, strong_flags, sparse_flags, strict=True)
+    ]
+
+
+class LazyUNet:
+    """A multi-task U-Net (or its single-task baseline) with its settings.
+
+    Parameters
+    ----------
+    config : LazyUNetConfig, optional
+        Full configuration; defaults are the paper's where it gives them.
+    **model_options
+        Shortcuts for fields of ``config.model`` (``class_names``,
+        ``in_channels``, ``base_channels``, ``depth``, ``multitask``).
+
+    Examples
+    --------
+    >>> model = LazyUNet(class_names=("nucleus",), in_channels=1)
+    >>> model.config.model.n_classes
+    1
+    """
+
+    def __init__(self, config: LazyUNetConfig | None = None, **model_options: Any):
+        config = config or LazyUNetConfig()
+        if model_options:
+            config = config.replace(model=model_options)
+        self.config = config
+        # Seed before building so two models with the same config start identical.
+        torch.manual_seed(config.train.seed)
+        self.network = build_model(config.model)
+        self.history: list[dict] = []
+        self.steps_done = 0
+
+    # ------------------------------------------------------------------ training
+    def iter_fit(
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        detection: ArrayOrList = None,
+        separation: ArrayOrList = None,
+        segmentation: ArrayOrList = None,
+        strong: Sequence[bool] | None = None,
+        sparse: Sequence[bool] | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        validation: tuple[Sequence[np.ndarray], Sequence[ImageLabels]] | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        **train_options: Any,
+    ) -> Iterator[TrainEvent]:
+        """Train, yielding a :class:`TrainEvent` per step; close the generator to stop.
+
+        Parameters are those of :meth:`fit`. Training continues from the
+        current weights, so calling it again fine-tunes.
+        """
+        if train_options:
+            self.config = self.config.replace(train=train_options)
+        images = _as_list(images)
+        labels = make_labels(len(images), detection, separation, segmentation, strong, sparse)
+        generator = _iter_train(
+            self.network,
+            self.config,
+            images,
+            labels,
+            names=names,
+            validation=validation,
+            checkpoint_path=checkpoint,
+            start_step=self.steps_done,
+            history=self.history,
+        )
+        try:
+            for event in generator:
+                self.steps_done = event.step
+                yield event
+        finally:
+            generator.close()
+
+    def fit(
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        detection: ArrayOrList = None,
+        separation: ArrayOrList = None,
+        segmentation: ArrayOrList = None,
+        strong: Sequence[bool] | None = None,
+        sparse: Sequence[bool] | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        validation: tuple[Sequence[np.ndarray], Sequence[ImageLabels]] | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        callback: Callable[[TrainEvent], object] | None = None,
+        **train_options: Any,
+    ) -> LazyUNet:
+        """Train on lazy labels (blocking).
+
+        Parameters
+        ----------
+        images : array or list of arrays
+            ``(Y, X)`` gray or ``(Y, X, C)`` channels-last images.
+        detection : list of (array or None), optional
+            Inner regions: 0 not labelled, ``1..C`` class, ``C+1`` explicit background.
+        separation : list of (array or None), optional
+            Interface scribbles (1) between touching objects.
+        segmentation : list of (array or None), optional
+            Exact class masks (0 background, ``1..C``).
+        strong : list of bool, optional
+            Which segmentation masks are exact (default: those given).
+        sparse : list of bool, optional
+            Images whose unpainted detection pixels are unknown.
+        names : list of str, optional
+            Names for error messages.
+        validation : (images, list of ImageLabels), optional
+            Scored during training (see :class:`TrainEvent`).
+        checkpoint : path-like, optional
+            Model file kept up to date during training (also on stop).
+        callback : callable, optional
+            Called with each :class:`TrainEvent`; return ``False`` to stop.
+        **train_options
+            Fields of :class:`~napari_lazyunet.config.TrainConfig` to change
+            (``steps``, ``batch_size``, ``patch_size``, ``device``, ...).
+
+        Returns
+        -------
+        LazyUNet
+            ``self``, trained.
+        """
+        generator = self.iter_fit(
+            images, detection, separation, segmentation, strong, sparse,
+            names=names, validation=validation, checkpoint=checkpoint, **train_options,
+        )
+        try:
+            for event in generator:
+                if callback is not None and callback(event) is False:
+                    break
+        finally:
+            generator.close()
+        return self
+
+    # ---------------------------------------------------------------- prediction
+    def iter_predict(self, image: np.ndarray, **predict_options: Any) -> Iterator[PredictEvent]:
+        """Predict with progress events; the last event's ``result`` is the :class:`Prediction`."""
+        config = self.config.predict
+        if predict_options:
+            config = self.config.replace(predict=predict_options).predict
+        return _iter_predict(
+            self.network,
+            np.asarray(image),
+            in_channels=self.config.model.in_channels,
+            normalization=self.config.normalization,
+            config=config,
+            device=resolve_device(config.device),
+        )
+
+    def predict(self, image: np.ndarray, **predict_options: Any) -> Prediction:
+        """Detection, segmentation, separation and instances for an image or stack.
+
+        Parameters
+        ----------
+        image : ndarray
+            ``(..., Y, X)`` gray or ``(..., Y, X, C)``; leading axes are planes.
+        **predict_options
+            Fields of :class:`~napari_lazyunet.config.PredictConfig`
+            (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``min_instance_size``).
+
+        Returns
+        -------
+        Prediction
+        """
+        result = None
+        for event in self.iter_predict(image, **predict_options):
+            result = event.result
+        return result
+
+    # ------------------------------------------------------------------- files
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write weights, config, class names and normalisation to one file."""
+        state = _checkpoint.Checkpoint(
+            self.config, self.network.state_dict(), self.steps_done, self.history
+        )
+        return _checkpoint.save_checkpoint(path, state)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LazyUNet:
+        """Read a model file written by :meth:`save` (never executes code from it)."""
+        saved = _checkpoint.load_checkpoint(path)
+        model = cls(saved.config)
+        try:
+            model.network.load_state_dict(saved.state_dict)
+        except RuntimeError as error:
+            raise _checkpoint.CheckpointError(
+                f"{path}: the weights do not match the stored configuration ({error})"
+            ) from error
+        model.network.eval()
+        model.history = list(saved.history)
+        model.steps_done = saved.step
+        return model
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Names of the object classes (label value ``k`` is ``class_names[k-1]``)."""
+        return self.config.model.class_names
+
+    def check_compatible(self, class_names: Sequence[str] | None = None,
+                         in_channels: int | None = None) -> None:
+        """Raise :class:`LabelError` if the model was trained for other classes or channels."""
+        mc: ModelConfig = self.config.model
+        if class_names is not None and tuple(class_names) != mc.class_names:
+            raise LabelError(
+                f"the model was trained for classes {list(mc.class_names)}, not "
+                f"{list(class_names)}; train a new model or rename the classes to match"
+            )
+        if in_channels is not None and in_channels != mc.in_channels:
+            raise LabelError(
+                f"the model expects {mc.in_channels} channel(s) but the image has {in_channels}; "
+                "use a model trained on images like this one"
+            )
+
+    def __repr__(self) -> str:
+        mc = self.config.model
+        kind = "multi-task U-Net" if mc.multitask else "U-Net"
+        return (
+            f"LazyUNet({kind}, classes={list(mc.class_names)}, in_channels={mc.in_channels}, "
+            f"width={mc.base_channels}, depth={mc.depth}, steps_done={self.steps_done})"
+        )
+
+
+def refine(image: np.ndarray, detection: np.ndarray, **options: Any) -> GrabCutResult:
+    """Exact instance and class masks grown from inner regions with GrabCut.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(Y, X)`` gray (any integer or float dtype) or ``(Y, X, 3)`` RGB.
+    detection : ndarray
+        Painted inner regions, ``1..C`` = class, 0 = not labelled.
+    **options
+        Passed to :func:`~napari_lazyunet.core.grabcut.refine_with_grabcut`
+        (``iterations``, ``margin``, ``sure_foreground``, ``sure_background``, ...).
+
+    Returns
+    -------
+    GrabCutResult
+        ``.instances`` and ``.classes`` masks (and timings).
+    """
+    return refine_with_grabcut(np.asarray(image), np.asarray(detection), **options)
