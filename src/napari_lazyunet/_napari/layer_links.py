@@ -84,6 +84,13 @@ INTERFACE_COLOR = "#ffff00"
 
 
 # --------------------------------------------------------------------------- metadata
+def _changed(image_layer: Image) -> None:
+    """Tell listeners (``image_layer.events.metadata``) that links, classes or flags changed."""
+    events = getattr(image_layer, "events", None)
+    if events is not None and hasattr(events, "metadata"):
+        events.metadata()
+
+
 def _image_meta(image_layer: Image) -> dict[str, Any]:
     meta = image_layer.metadata.get(LINK_KEY)
     if not isinstance(meta, dict):
@@ -201,6 +208,7 @@ def set_class_names(image_layer: Image, names: Sequence[str]) -> None:
     meta = _image_meta(image_layer)
     meta["class_names"] = names
     meta["class_colors"] = colors
+    _changed(image_layer)
 
 
 def set_class_colors(image_layer: Image, colors: Sequence[str]) -> None:
@@ -209,6 +217,7 @@ def set_class_colors(image_layer: Image, colors: Sequence[str]) -> None:
     if len(colors) != n:
         raise PluginInputError(f"{n} classes but {len(colors)} colours; give one colour per class")
     _image_meta(image_layer)["class_colors"] = [str(c) for c in colors]
+    _changed(image_layer)
 
 
 def colormap_dict(role: str, colors: Sequence[str]) -> dict[Any, Any]:
@@ -451,6 +460,7 @@ def _set_flag(image_layer: Image, key: str, plane: int, value: bool) -> None:
     else:
         planes.discard(int(plane))
     _image_meta(image_layer)[key] = sorted(planes)
+    _changed(image_layer)
 
 
 def is_strong(image_layer: Image, plane: int = 0) -> bool:

@@ -1,0 +1,82 @@
+"""File > Open Sample > napari-lazyunet: the synthetic foam with its lazy labels."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import numpy as np
+
+from napari_lazyunet.core.synthetic import make_foam_sample
+
+from .layer_links import colormap_dict, image_metadata, labels_metadata
+
+__all__ = ["foam_layers", "foam_sample"]
+
+#: Planes of the sample stack; the first one comes with an exact (strong) mask.
+N_PLANES = 4
+SHAPE = (192, 192)
+
+
+def foam_layers(
+    n_images: int = N_PLANES, shape: tuple[int, int] = SHAPE, seed: int = 0, n_strong: int = 1
+) -> list[tuple[Any, dict[str, Any], str]]:
+    """Layer data tuples of the demo: an image stack and its three linked labels layers.
+
+    Every plane has painted inner regions (detection) and interface
+    scribbles (separation), as a user would paint them; the first
+    ``n_strong`` planes also have their exact segmentation and are marked
+    strong. The others have an empty segmentation, ready to be refined with
+    GrabCut.
+
+    Parameters
+    ----------
+    n_images : int
+        Planes of the stack.
+    shape : (int, int)
+        ``(Y, X)`` of each plane.
+    seed : int
+        Seed of :func:`~napari_lazyunet.core.synthetic.make_foam_sample`.
+    n_strong : int
+        Planes that come with an exact mask.
+
+    Returns
+    -------
+    list of (data, kwargs, layer_type)
+        ``image`` then ``labels`` for detection, separation, segmentation.
+    """
+    sample = make_foam_sample(n_images=n_images, shape=shape, seed=seed)
+    link = uuid.uuid4().hex
+    n_strong = max(0, min(int(n_strong), n_images))
+    meta = image_metadata(link, sample.class_names, strong=range(n_strong))
+    colors = meta["lazyunet"]["class_colors"]
+    segmentation = np.zeros((n_images, *shape), dtype=np.uint8)
+    segmentation[:n_strong] = np.stack(sample.classes[:n_strong])
+    image = np.stack(sample.images)
+    labels = {
+        "detection": np.stack(sample.detection).astype(np.uint8),
+        "separation": np.stack(sample.separation).astype(np.uint8),
+        "segmentation": segmentation,
+    }
+    layers: list[tuple[Any, dict[str, Any], str]] = [
+        (image, {"name": "foam", "metadata": meta}, "image")
+    ]
+    for role, data in labels.items():
+        layers.append(
+            (
+                data,
+                {
+                    "name": f"foam {role}",
+                    "metadata": labels_metadata(link, role),
+                    "colormap": colormap_dict(role, colors),
+                    "opacity": 0.6 if role == "segmentation" else 0.8,
+                },
+                "labels",
+            )
+        )
+    return layers
+
+
+def foam_sample() -> list[tuple[Any, dict[str, Any], str]]:
+    """The sample-data hook: four foam planes, the first one strong (see :func:`foam_layers`)."""
+    return foam_layers()
