@@ -36,7 +36,7 @@ from .core.devices import resolve_device
 from .core.grabcut import GrabCutResult, refine_with_grabcut
 from .core.labels import ImageLabels, LabelError
 from .core.model import build_model
-from .core.predict import Prediction, PredictEvent
+from .core.predict import PredictEvent, Prediction
 from .core.predict import iter_predict as _iter_predict
 from .core.train import TrainEvent
 from .core.train import iter_train as _iter_train

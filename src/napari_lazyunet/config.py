@@ -97,7 +97,9 @@ class ModelConfig:
             len(set(self.class_names)) == len(self.class_names),
             f"model.class_names must be distinct, got {self.class_names}",
         )
-        _check(self.base_channels >= 2, f"model.base_channels must be >= 2, got {self.base_channels}")
+        _check(
+            self.base_channels >= 2, f"model.base_channels must be >= 2, got {self.base_channels}"
+        )
         _check(1 <= self.depth <= 6, f"model.depth must be between 1 and 6, got {self.depth}")
 
     @property
@@ -289,5 +291,7 @@ class LazyUNetConfig:
         kwargs = {}
         for name, value in sections.items():
             current = getattr(self, name)
-            kwargs[name] = dataclasses.replace(current, **value) if isinstance(value, dict) else value
+            if isinstance(value, dict):
+                value = dataclasses.replace(current, **value)
+            kwargs[name] = value
         return dataclasses.replace(self, **kwargs)

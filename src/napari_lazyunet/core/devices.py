@@ -7,7 +7,9 @@ import torch
 
 def available_devices() -> list[str]:
     """Device names usable on this machine, best first (``cpu`` always last)."""
-    names = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    names = []
+    if torch.cuda.is_available():
+        names = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         names.append("mps")

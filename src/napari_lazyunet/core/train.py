@@ -21,7 +21,14 @@ from ..config import LazyUNetConfig
 from .checkpoint import Checkpoint, save_checkpoint
 from .data import PatchSampler
 from .devices import resolve_device
-from .labels import IGNORE, TASKS, ImageLabels, spatial_shape, training_targets, validate_training_set
+from .labels import (
+    IGNORE,
+    TASKS,
+    ImageLabels,
+    spatial_shape,
+    training_targets,
+    validate_training_set,
+)
 from .losses import multitask_loss
 from .metrics import dice_per_class
 from .normalize import normalize_image
@@ -119,9 +126,7 @@ def evaluate_set(
     model.eval()
     nll_sum, nll_count, dices = 0.0, 0, []
     for image, target in zip(prepared.images, prepared.targets, strict=True):
-        probs = None
-        for _done, _total, probs in iter_plane_probabilities(model, image, config.predict, device):
-            pass
+        *_, (_, _, probs) = iter_plane_probabilities(model, image, config.predict, device)
         for index, task in enumerate(TASKS):
             if task not in probs:
                 continue

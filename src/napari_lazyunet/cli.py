@@ -1,0 +1,361 @@
+"""Command line: ``lazyunet train | predict | refine | evaluate | demo``.
+
+Every command is a thin layer over :mod:`napari_lazyunet.api` and the
+project folder format (``docs/project-format.md``). Expected mistakes (bad
+labels, missing files, incompatible models) end with a one-line message and
+exit status 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import __version__
+
+
+def _progress_bar(total: int, desc: str, disable: bool):
+    return tqdm(total=total, desc=desc, unit="step", disable=disable, dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------- train
+def _split_validation(indices: list[int], fraction: float, seed: int) -> tuple[list, list]:
+    if fraction <= 0 or len(indices) < 2:
+        return indices, []
+    rng = np.random.default_rng(seed)
+    shuffled = list(rng.permutation(indices))
+    n_val = max(1, int(round(fraction * len(indices))))
+    n_val = min(n_val, len(indices) - 1)
+    return sorted(shuffled[n_val:]), sorted(shuffled[:n_val])
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .api import LazyUNet
+    from .config import LazyUNetConfig
+    from .core.io import load_project
+
+    project = load_project(args.project)
+    config = (
+        LazyUNetConfig.from_json(Path(args.config).read_text()) if args.config else LazyUNetConfig()
+    )
+    model_options = {
+        "class_names": project.class_names,
+        "in_channels": project.in_channels,
+        "multitask": not args.single_task,
+    }
+    for key in ("base_channels", "depth"):
+        if getattr(args, key) is not None:
+            model_options[key] = getattr(args, key)
+    train_options = {
+        key: getattr(args, key)
+        for key in ("steps", "batch_size", "patch_size", "learning_rate", "device", "seed")
+        if getattr(args, key) is not None
+    }
+    config = config.replace(model=model_options, train=train_options)
+    if args.init:
+        model = LazyUNet.load(args.init)
+        model.check_compatible(project.class_names, project.in_channels)
+        model.config = model.config.replace(train=train_options)
+    else:
+        model = LazyUNet(config)
+    labelled = project.labelled
+    if not labelled:
+        raise ValueError(f"no image in {args.project} has any label; paint some first")
+    train_idx, val_idx = _split_validation(labelled, args.val_fraction, config.train.seed)
+    validation = None
+    if val_idx:
+        validation = ([project.images[i] for i in val_idx], [project.labels[i] for i in val_idx])
+    labels = [project.labels[i] for i in train_idx]
+    print(
+        f"training {model!r} on {len(train_idx)} image(s)"
+        + (f", validating on {len(val_idx)}" if val_idx else "")
+        + f" -> {args.out}"
+    )
+    bar = _progress_bar(model.config.train.steps, "train", args.quiet)
+
+    def on_step(event):
+        bar.update(1)
+        postfix = {"loss": f"{event.loss:.3f}"}
+        if event.validation:
+            postfix.update({k: f"{v:.3f}" for k, v in event.validation.items()})
+        bar.set_postfix(postfix, refresh=False)
+
+    try:
+        model.fit(
+            [project.images[i] for i in train_idx],
+            [lab.detection for lab in labels],
+            [lab.separation for lab in labels],
+            [lab.segmentation for lab in labels],
+            strong=[lab.strong for lab in labels],
+            sparse=[not lab.detection_complete for lab in labels],
+            names=[project.names[i] for i in train_idx],
+            validation=validation,
+            checkpoint=args.out,
+            callback=on_step,
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"stopped at step {model.steps_done}; the model so far is in {args.out}")
+        return 130
+    bar.close()
+    print(f"saved {args.out} ({model.steps_done} steps)")
+    return 0
+
+
+# -------------------------------------------------------------------------- predict
+TASK_OUTPUTS = ("detection", "segmentation", "separation", "instances")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .api import LazyUNet
+    from .core.io import list_images, read_image, write_image, write_labels
+
+    model = LazyUNet.load(args.model)
+    files = list_images(args.input)
+    options = {
+        key: getattr(args, key)
+        for key in ("tile_size", "overlap", "device", "batch_size")
+        if getattr(args, key) is not None
+    }
+    out = Path(args.out)
+    for path in tqdm(files, desc="images", unit="image", disable=args.quiet or len(files) < 2):
+        image = read_image(path)
+        result = None
+        bar = tqdm(total=100, desc=path.name, unit="%", leave=False, disable=args.quiet)
+        for event in model.iter_predict(image, **options):
+            bar.n = int(100 * event.fraction)
+            bar.refresh()
+            result = event.result
+        bar.close()
+        for task in TASK_OUTPUTS:
+            value = getattr(result, task)
+            if value is not None:
+                write_labels(out / task / f"{path.stem}.tif", value)
+        if args.probabilities:
+            for task, probs in result.probabilities.items():
+                write_image(out / "probabilities" / task / f"{path.stem}.tif", probs)
+        if not args.quiet:
+            n = int(result.instances.max()) if result.instances.size else 0
+            tqdm.write(f"{path.name}: {n} instances")
+    print(f"wrote {len(files)} prediction(s) to {out}/{{{','.join(TASK_OUTPUTS)}}}")
+    return 0
+
+
+# --------------------------------------------------------------------------- refine
+def cmd_refine(args: argparse.Namespace) -> int:
+    from .api import refine
+    from .core.io import load_project, save_labels
+    from .core.labels import ImageLabels
+
+    project = load_project(args.project)
+    wanted = set(args.images) if args.images else None
+    if wanted is not None:
+        unknown = wanted - set(project.names)
+        if unknown:
+            raise ValueError(f"unknown image(s) {sorted(unknown)}; project has {project.names}")
+    done = 0
+    for name, image, labels in zip(project.names, project.images, project.labels, strict=True):
+        if wanted is not None and name not in wanted:
+            continue
+        if not labels.has_detection:
+            if wanted is not None:
+                print(f"{name}: no inner regions painted, skipped")
+            continue
+        if wanted is None and labels.strong:
+            continue  # by default, leave images that already have exact masks alone
+        result = refine(
+            image,
+            labels.detection,
+            iterations=args.iterations,
+            margin=args.margin,
+            background_value=len(project.class_names) + 1,
+        )
+        segmentation = result.classes.astype(np.uint8)
+        if labels.segmentation is not None and not args.overwrite:
+            painted = labels.segmentation > 0
+            segmentation[painted] = labels.segmentation[painted]  # user pixels win
+        strong = labels.strong or args.mark_strong
+        save_labels(
+            args.project,
+            name,
+            ImageLabels(labels.detection, labels.separation, segmentation, strong,
+                        labels.detection_complete),
+        )
+        times = np.array(result.timings_per_object) * 1000
+        median = f"{np.median(times):.0f}" if times.size else "-"
+        print(
+            f"{name}: {len(result.object_ids)} objects refined in {result.total_seconds:.2f} s "
+            f"(median {median} ms/object){', marked strong' if strong else ''}"
+        )
+        done += 1
+    print(f"refined {done} image(s) in {args.project}")
+    return 0
+
+
+# ------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .core import metrics
+    from .core.io import list_images, read_image
+
+    truth_files = {p.stem: p for p in list_images(args.truth)}
+    pred_files = {p.stem: p for p in list_images(Path(args.predictions) / "instances")}
+    common = sorted(set(truth_files) & set(pred_files))
+    if not common:
+        raise ValueError(
+            f"no image name is both in {args.truth} and in {args.predictions}/instances; "
+            "run `lazyunet predict` on the same images first"
+        )
+    seg_folder = Path(args.predictions) / "segmentation"
+    sep_folder = Path(args.predictions) / "separation"
+    rows = []
+    for name in common:
+        truth = read_image(truth_files[name]).astype(np.int64)
+        pred = read_image(pred_files[name]).astype(np.int64)
+        row = {
+            "image": name,
+            "dice": metrics.dice(pred > 0, truth > 0),
+            **{f"instance_{k}": v for k, v in metrics.instance_f1(pred, truth).items()
+               if k in ("f1", "precision", "recall")},
+            "aji": metrics.aggregated_jaccard_index(pred, truth),
+            **{f"object_{k}": v for k, v in metrics.object_f1(pred, truth).items() if k == "f1"},
+            "object_dice": metrics.object_dice(pred, truth),
+            "object_hausdorff": metrics.object_hausdorff(pred, truth),
+        }
+        if args.truth_classes:
+            classes_truth = read_image(Path(args.truth_classes) / truth_files[name].name)
+            seg = read_image(next(seg_folder.glob(f"{name}.*")))
+            n = int(max(classes_truth.max(), seg.max(), 1))
+            for k, v in metrics.dice_per_class(seg, classes_truth, n).items():
+                row[f"dice_class_{k}"] = v
+        sep_files = list(sep_folder.glob(f"{name}.*"))
+        if sep_files:
+            from .core.simulate import interface_scribbles
+
+            truth_interface = interface_scribbles(truth.astype(np.int32), distance=2)
+            pr = metrics.interface_precision_recall(read_image(sep_files[0]) > 0, truth_interface)
+            row["interface_precision"], row["interface_recall"] = pr["precision"], pr["recall"]
+        rows.append(row)
+    keys = [k for k in rows[0] if k != "image"]
+    summary = {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
+    print(f"{len(rows)} image(s)")
+    for key, value in summary.items():
+        print(f"  {key:22s} {value:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "images": rows}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoSettings, format_scores, run_demo
+
+    settings = DemoSettings() if args.steps is None else DemoSettings(steps=args.steps)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, step: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, unit="step", disable=args.quiet)
+        bars[stage].update(step - bars[stage].n)
+        if step == total:
+            bars[stage].close()
+
+    multi, single = run_demo(args.out, settings, report=print, progress=progress)
+    print()
+    print("held-out images, mean over images:")
+    print(format_scores([multi, single]))
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lazyunet",
+        description="Instance segmentation of dense, touching objects from lazy labels.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model on a project folder")
+    p.add_argument("project", help="project folder (see docs/project-format.md)")
+    p.add_argument("--out", "-o", required=True, help="model file to write (kept up to date)")
+    p.add_argument("--config", help="JSON config file (LazyUNetConfig.to_json format)")
+    p.add_argument("--init", help="start from this model file (fine-tuning)")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--base-channels", type=int, help="network width (paper: 64)")
+    p.add_argument("--depth", type=int, help="poolings in the encoder (paper: 4)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--val-fraction", type=float, default=0.0,
+                   help="share of labelled images held out for validation")
+    p.add_argument("--single-task", action="store_true",
+                   help="train the plain U-Net baseline on the strong masks instead")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="predict an image file or a folder of images")
+    p.add_argument("model", help="model file")
+    p.add_argument("input", help="image file or folder")
+    p.add_argument("--out", "-o", required=True, help="output folder")
+    p.add_argument("--tile-size", type=int)
+    p.add_argument("--overlap", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--device")
+    p.add_argument("--probabilities", action="store_true", help="also write probability maps")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("refine", help="grow inner regions into exact masks with GrabCut")
+    p.add_argument("project", help="project folder")
+    p.add_argument("--images", nargs="+",
+                   help="images to refine (default: every non-strong image with inner regions)")
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--margin", type=int, default=20)
+    p.add_argument("--mark-strong", action="store_true",
+                   help="mark the refined images strong (exact masks)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing segmentation pixels too (default: keep them)")
+    p.set_defaults(func=cmd_refine)
+
+    p = sub.add_parser("evaluate", help="score predictions against ground-truth instances")
+    p.add_argument("predictions", help="output folder of `lazyunet predict`")
+    p.add_argument("--truth", required=True, help="folder of ground-truth instance images")
+    p.add_argument("--truth-classes", help="folder of ground-truth class masks (optional)")
+    p.add_argument("--json", help="write all scores to this JSON file")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="train both networks on the built-in sample and compare")
+    p.add_argument("--out", "-o", default="lazyunet-demo", help="output folder")
+    p.add_argument("--steps", type=int, help="training steps per model")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lazyunet`` command."""
+    from .config import ConfigError
+    from .core.checkpoint import CheckpointError
+    from .core.io import ProjectError
+    from .core.labels import LabelError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (LabelError, ProjectError, CheckpointError, ConfigError, FileNotFoundError,
+            ValueError) as error:
+        print(f"lazyunet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

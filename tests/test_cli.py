@@ -1,0 +1,77 @@
+"""The command line end to end on a temporary project folder."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_lazyunet.cli import main
+from napari_lazyunet.core.io import load_project, read_image, save_project, write_labels
+from napari_lazyunet.core.labels import ImageLabels
+
+
+@pytest.fixture
+def project(foam, tmp_path):
+    labels = [
+        ImageLabels(detection=foam.detection[i], separation=foam.separation[i],
+                    segmentation=foam.classes[i] if i == 0 else None, strong=i == 0)
+        for i in range(3)
+    ]
+    folder = tmp_path / "project"
+    save_project(folder, ["a", "b", "c"], foam.images[:3], labels, foam.class_names)
+    return folder
+
+
+def test_train_predict_evaluate(project, foam, tmp_path, capsys):
+    model = tmp_path / "model.pt"
+    code = main(["train", str(project), "-o", str(model), "--steps", "3", "--batch-size", "2",
+                 "--patch-size", "32", "--base-channels", "4", "--depth", "2", "--device", "cpu",
+                 "--val-fraction", "0.34", "-q"])
+    assert code == 0 and model.is_file()
+    assert "validating on 1" in capsys.readouterr().out
+
+    out = tmp_path / "pred"
+    assert main(["predict", str(model), str(project / "images"), "-o", str(out), "-q",
+                 "--tile-size", "32", "--probabilities"]) == 0
+    for task in ("detection", "segmentation", "separation", "instances"):
+        files = sorted(p.name for p in (out / task).iterdir())
+        assert files == ["a.tif", "b.tif", "c.tif"], task
+        assert read_image(out / task / "a.tif").shape == (64, 64)
+    assert read_image(out / "probabilities" / "segmentation" / "a.tif").shape == (3, 64, 64)
+
+    truth = tmp_path / "truth"
+    for name, inst in zip("abc", foam.instances[:3], strict=True):
+        write_labels(truth / f"{name}.tif", inst)
+    report = tmp_path / "scores.json"
+    assert main(["evaluate", str(out), "--truth", str(truth), "--json", str(report)]) == 0
+    scores = json.loads(report.read_text())
+    assert len(scores["images"]) == 3
+    for key in ("dice", "instance_f1", "aji", "object_dice", "interface_precision"):
+        assert 0 <= scores["summary"][key] <= 1, key
+
+
+def test_refine_writes_exact_masks_and_keeps_user_pixels(project):
+    # user paints one segmentation pixel on image "b" (not strong)
+    labels = load_project(project).labels[1]
+    seg = np.zeros((64, 64), np.uint8)
+    seg[0, 0] = 2
+    from napari_lazyunet.core.io import save_labels
+
+    save_labels(project, "b", ImageLabels(labels.detection, labels.separation, seg, False))
+    assert main(["refine", str(project), "--images", "b", "--mark-strong"]) == 0
+    after = load_project(project)
+    refined = after.labels[1]
+    assert refined.strong and refined.segmentation[0, 0] == 2
+    # every inner region ends up inside the refined mask, with its class
+    painted = labels.detection > 0
+    assert (refined.segmentation[painted] == labels.detection[painted]).mean() > 0.95
+    assert (refined.segmentation > 0).sum() > painted.sum()
+
+
+def test_errors_are_one_line_messages(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "missing"), "-o", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lazyunet train: error:") and "Traceback" not in err
+    (tmp_path / "bad.pt").write_bytes(b"not a model")
+    assert main(["predict", str(tmp_path / "bad.pt"), str(tmp_path), "-o", str(tmp_path)]) == 2
+    assert "lazyunet predict: error:" in capsys.readouterr().err

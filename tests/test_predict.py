@@ -1,0 +1,102 @@
+"""Tiled prediction: blending, sizes, stacks, channels."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_lazyunet.config import ModelConfig, NormalizationConfig, PredictConfig
+from napari_lazyunet.core.labels import LabelError
+from napari_lazyunet.core.model import build_model
+from napari_lazyunet.core.predict import iter_plane_probabilities, iter_predict, predict
+from napari_lazyunet.core.tiling import gaussian_weight, tile_grid
+
+CPU = torch.device("cpu")
+
+
+def _model(channels=1, depth=2):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(in_channels=channels, base_channels=4, depth=depth)).eval()
+
+
+def _probs(model, plane, tile, overlap=0.5):
+    config = PredictConfig(tile_size=tile, overlap=overlap, batch_size=3)
+    *_, (_, _, out) = iter_plane_probabilities(model, plane, config, CPU)
+    return out
+
+
+def test_tile_grid_covers_image_and_gaussian_peaks_in_centre():
+    corners = tile_grid((100, 70), (32, 32), 0.25)
+    covered = np.zeros((100, 70), bool)
+    for y, x in corners:
+        covered[y : y + 32, x : x + 32] = True
+    assert covered.all()
+    w = gaussian_weight((32, 32))
+    assert w.argmax() in (np.ravel_multi_index((15, 15), w.shape),
+                          np.ravel_multi_index((16, 16), w.shape))
+    assert w.min() > 0
+
+
+def test_tiled_equals_whole_image_away_from_borders(rng):
+    """With a small receptive field, tiles agree with one whole-image pass in the interior."""
+    model = _model(depth=1)  # receptive field of a few pixels
+    plane = rng.random((1, 96, 128)).astype(np.float32)
+    whole = _probs(model, plane, tile=128 * 2)  # one tile holds the whole image
+    tiled = _probs(model, plane, tile=48, overlap=0.5)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    for task in whole:
+        diff = np.abs(whole[task][inner] - tiled[task][inner])
+        assert diff.mean() < 1e-3, task
+        assert diff.max() < 0.05, task
+
+
+def test_probabilities_sum_to_one_and_small_images_work(rng):
+    model = _model()
+    for shape in [(10, 13), (64, 64), (70, 150)]:
+        probs = _probs(model, rng.random((1, *shape)).astype(np.float32), tile=64)
+        for task, p in probs.items():
+            assert p.shape[1:] == shape
+            np.testing.assert_allclose(p.sum(0), 1.0, atol=1e-4, err_msg=task)
+
+
+def _predict(model, image, channels=1):
+    return predict(model, image, in_channels=channels, normalization=NormalizationConfig(),
+                   config=PredictConfig(tile_size=32, overlap=0.25), device=CPU)
+
+
+def test_stack_is_predicted_plane_by_plane(rng):
+    model = _model()
+    stack = rng.random((3, 40, 50)).astype(np.float32)
+    result = _predict(model, stack)
+    assert result.segmentation.shape == (3, 40, 50) and result.segmentation.dtype == np.uint8
+    assert result.instances.shape == (3, 40, 50) and result.instances.dtype == np.int32
+    assert result.probabilities["separation"].shape == (3, 2, 40, 50)
+    single = _predict(model, stack[1])
+    np.testing.assert_allclose(result.probabilities["segmentation"][1],
+                               single.probabilities["segmentation"], atol=1e-5)
+
+
+def test_rgb_and_multichannel(rng):
+    rgb = rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)
+    result = _predict(_model(channels=3), rgb, channels=3)
+    assert result.segmentation.shape == (40, 30)
+    assert result.detection.shape == (40, 30) and result.separation.shape == (40, 30)
+    with pytest.raises(LabelError, match="looks like RGB"):
+        _predict(_model(), rgb)
+
+
+def test_progress_events_and_result_only_at_end(rng):
+    events = list(iter_predict(_model(), rng.random((100, 100)), in_channels=1,
+                               normalization=NormalizationConfig(),
+                               config=PredictConfig(tile_size=32, overlap=0.25, batch_size=2),
+                               device=CPU))
+    assert len(events) > 2
+    assert all(e.result is None for e in events[:-1]) and events[-1].result is not None
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_input_not_modified(rng):
+    image = rng.random((33, 33)).astype(np.float32)
+    before = image.copy()
+    _predict(_model(), image)
+    np.testing.assert_array_equal(image, before)
