@@ -1,0 +1,383 @@
+"""Reproduce the lazy-label experiments of the paper on GlaS and BBBC039.
+
+Methods (same harness, same iteration budget):
+
+``a``  multi-task U-Net on weak + strong labels (detection on 75 % of the
+       training images, separation on 100 %, exact masks on ``k``);
+``b``  single-task U-Net on the detection weak labels only;
+``c``  single-task U-Net on the ``k`` strong images only;
+``d``  single-task U-Net on GrabCut pseudo-labels grown from the detection
+       labels (exact masks where the image is strong), the paper's PL baseline;
+``e``  single-task U-Net on 100 % exact masks (upper reference).
+
+``b`` and ``e`` do not depend on ``k`` and run once per seed. Every run
+writes one JSON file (config, seed, git commit, machine, wall times, every
+metric) to ``--out``; a run whose file exists is skipped, so an interrupted
+table resumes where it stopped. ``benchmarks/report.py`` turns the files
+into the tables and the plot of docs/benchmarks.md.
+
+Examples::
+
+    python benchmarks/paper.py --data-dir ../shared/data --dataset glas --config cpu \\
+        --methods a b c d e --strong 8 --seeds 0 1 2
+    python benchmarks/paper.py --data-dir ../shared/data --dataset glas --config gpu \\
+        --methods a b c d e --strong 2 4 8 85 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lazy_data import (  # noqa: E402
+    Dataset,
+    LazyLabels,
+    interfaces,
+    load_dataset,
+    resize_labels,
+    simulate,
+)
+from napari_lazyunet.api import LazyUNet  # noqa: E402
+from napari_lazyunet.config import LazyUNetConfig  # noqa: E402
+from napari_lazyunet.core import metrics  # noqa: E402
+from napari_lazyunet.core.devices import resolve_device  # noqa: E402
+from napari_lazyunet.core.grabcut import refine_with_grabcut  # noqa: E402
+
+METHODS = {
+    "a": "multi-task U-Net (weak + k strong)",
+    "b": "U-Net on detection weak labels",
+    "c": "U-Net on k strong images",
+    "d": "U-Net on GrabCut pseudo-labels",
+    "e": "U-Net on 100% strong",
+}
+K_INDEPENDENT = {"b", "e"}
+
+# Harness settings per configuration and dataset. ``scale`` resizes the
+# images before anything else; ``min_size_full`` is the smallest instance in
+# pixels at full resolution; ``scribble`` is the half-width of the simulated
+# interface scribbles in working-resolution pixels.
+CONFIGS: dict[str, dict[str, dict]] = {
+    "cpu": {
+        "glas": dict(
+            scale=0.5, base_channels=8, depth=4, steps=400, batch_size=8, patch_size=128,
+            learning_rate=1e-3, tile_size=256, scribble=2, min_size_full=200,
+            device="cpu", mixed_precision=False, num_threads=2,
+        ),
+        "bbbc039": dict(
+            scale=1.0, base_channels=8, depth=4, steps=400, batch_size=8, patch_size=128,
+            learning_rate=1e-3, tile_size=256, scribble=2, min_size_full=10,
+            device="cpu", mixed_precision=False, num_threads=2,
+        ),
+    },
+    "gpu": {
+        "glas": dict(
+            scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
+            learning_rate=2e-4, tile_size=512, scribble=3, min_size_full=200,
+            device="auto", mixed_precision=True, num_threads=0,
+        ),
+        "bbbc039": dict(
+            scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
+            learning_rate=2e-4, tile_size=512, scribble=2, min_size_full=10,
+            device="auto", mixed_precision=True, num_threads=0,
+        ),
+    },
+}
+DEFAULT_STRONG = {"glas": [2, 4, 8, 85], "bbbc039": [2, 5, 10, 100]}
+CACHE = Path(os.environ.get("LAZYUNET_PAPER_CACHE", "/tmp/lazyunet-paper-cache"))
+
+
+# ----------------------------------------------------------------------- helpers
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "benchmarks", "src"],
+            capture_output=True, text=True, cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+        return out + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine(device: str) -> dict:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def grabcut_pseudo_labels(data: Dataset, lazy: LazyLabels) -> list[np.ndarray | None]:
+    """GrabCut masks grown from the simulated inner regions, cached per dataset + seed."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    n = len(data.train.images)
+    path = CACHE / f"grabcut-{data.name}-x{data.scale:g}-n{n}-s{lazy.seed}.npz"
+    if path.exists():
+        stored = np.load(path)
+        return [stored[f"m{i}"] if f"m{i}" in stored else None for i in range(n)]
+    masks: dict[str, np.ndarray] = {}
+    for i, (image, det, inner) in enumerate(
+        zip(data.train.images, lazy.detection, lazy.inner, strict=True)
+    ):
+        if det is None:
+            continue
+        result = refine_with_grabcut(image, det, instances=inner)
+        masks[f"m{i}"] = (result.classes > 0).astype(np.uint8)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **masks)
+    tmp.replace(path)
+    return [masks.get(f"m{i}") for i in range(n)]
+
+
+def training_inputs(method: str, data: Dataset, lazy: LazyLabels) -> tuple[dict, dict]:
+    """``fit`` arguments and model options of a method."""
+    images = data.train.images
+    exact = [(inst > 0).astype(np.uint8) for inst in data.train.instances]
+    if method == "a":
+        return dict(
+            images=images, detection=lazy.detection, separation=lazy.separation,
+            segmentation=lazy.segmentation, strong=lazy.strong,
+        ), dict(multitask=True)
+    if method == "b":
+        keep = [i for i, d in enumerate(lazy.detection) if d is not None]
+        return dict(
+            images=[images[i] for i in keep], detection=[lazy.detection[i] for i in keep],
+        ), dict(multitask=False, baseline_target="detection")
+    if method == "c":
+        keep = [i for i, s in enumerate(lazy.strong) if s]
+        return dict(
+            images=[images[i] for i in keep], segmentation=[exact[i] for i in keep],
+        ), dict(multitask=False, baseline_target="segmentation")
+    if method == "d":
+        pseudo = grabcut_pseudo_labels(data, lazy)
+        keep = [i for i, p in enumerate(pseudo) if p is not None or lazy.strong[i]]
+        masks = [exact[i] if lazy.strong[i] else pseudo[i] for i in keep]
+        return dict(
+            images=[images[i] for i in keep], segmentation=masks,
+        ), dict(multitask=False, baseline_target="segmentation")
+    if method == "e":
+        return dict(images=images, segmentation=exact), dict(
+            multitask=False, baseline_target="segmentation"
+        )
+    raise ValueError(f"unknown method {method!r}")
+
+
+def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target: str,
+                 seed: int, steps: int | None) -> LazyUNetConfig:
+    s = settings
+    return LazyUNetConfig.from_dict({
+        "model": dict(
+            in_channels=data.in_channels, class_names=data.class_names,
+            base_channels=s["base_channels"], depth=s["depth"], multitask=multitask,
+        ),
+        "train": dict(
+            steps=steps or s["steps"], batch_size=s["batch_size"], patch_size=s["patch_size"],
+            learning_rate=s["learning_rate"], seed=seed, device=s["device"],
+            validate_every=0, mixed_precision=s["mixed_precision"],
+            num_threads=s["num_threads"], baseline_target=baseline_target,
+        ),
+        "predict": dict(
+            tile_size=s["tile_size"], device=s["device"],
+            min_instance_size=max(1, round(s["min_size_full"] * data.scale**2)),
+        ),
+    })
+
+
+# ---------------------------------------------------------------------- scoring
+def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
+    """Every metric on the test split, scored at the original resolution."""
+    full_scribble = max(1, round(settings["scribble"] / data.scale))
+    inter = total = 0
+    per_image_dice, obj_dice, obj_haus, aji, touching = [], [], [], [], []
+    counts = {"obj": [0, 0, 0], "inst": [0, 0, 0]}
+    iface_p, iface_r = [], []
+    has_sep = model.config.model.multitask
+    for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
+        pred = model.predict(image)
+        shape = truth.shape
+        seg = resize_labels(pred.segmentation, shape)
+        inst = resize_labels(pred.instances.astype(np.int32), shape)
+        fg = truth > 0
+        inter += int(np.count_nonzero((seg == 1) & fg))
+        total += int(np.count_nonzero(seg == 1)) + int(fg.sum())
+        per_image_dice.append(metrics.dice_per_class(seg, fg.astype(np.uint8), 1)[1])
+        if data.name == "glas":
+            of1 = metrics.object_f1(inst, truth)
+            for j, key in enumerate(("tp", "fp", "fn")):
+                counts["obj"][j] += of1[key]
+            obj_dice.append(metrics.object_dice(inst, truth))
+            obj_haus.append(metrics.object_hausdorff(inst, truth))
+        else:
+            f1 = metrics.instance_f1(inst, truth, 0.5)
+            for j, key in enumerate(("tp", "fp", "fn")):
+                counts["inst"][j] += f1[key]
+            aji.append(metrics.aggregated_jaccard_index(inst, truth))
+            touching.append(metrics.touching_objects_recognised(inst, truth))
+            if has_sep:
+                sep = resize_labels(pred.separation, shape)
+                pr = metrics.interface_precision_recall(
+                    sep, interfaces(truth, full_scribble), tolerance=2
+                )
+                iface_p.append(pr["precision"])
+                iface_r.append(pr["recall"])
+
+    def f1_of(tp, fp, fn):
+        return {
+            "f1": 2 * tp / max(2 * tp + fp + fn, 1),
+            "precision": tp / max(tp + fp, 1),
+            "recall": tp / max(tp + fn, 1),
+            "tp": tp, "fp": fp, "fn": fn,
+        }
+
+    out = {
+        "n_test_images": len(data.test.images),
+        "pixel_dice": {data.class_names[0]: inter * 2 / max(total, 1)},
+        "pixel_dice_mean_per_image": float(np.mean(per_image_dice)),
+    }
+    if data.name == "glas":
+        out["object_f1"] = f1_of(*counts["obj"])
+        out["object_dice"] = float(np.mean(obj_dice))
+        out["object_hausdorff"] = float(np.mean(obj_haus))
+    else:
+        out["instance_f1_iou50"] = f1_of(*counts["inst"])
+        out["aji"] = float(np.mean(aji))
+        valid = [t for t in touching if not np.isnan(t)]
+        out["touching_recognised"] = float(np.mean(valid)) if valid else None
+        if has_sep:
+            out["interface_precision"] = float(np.mean(iface_p))
+            out["interface_recall"] = float(np.mean(iface_r))
+    return out
+
+
+# ------------------------------------------------------------------------- runs
+def run_one(method: str, k: int, seed: int, data: Dataset, settings: dict, args) -> dict:
+    n_train = len(data.train.images)
+    lazy = simulate(data.train.instances, k, seed, settings["scribble"])
+    t0 = time.perf_counter()
+    fit_args, options = training_inputs(method, data, lazy)
+    prep_seconds = time.perf_counter() - t0
+    config = build_config(
+        settings, data, options["multitask"], options.get("baseline_target", "segmentation"),
+        seed, args.steps,
+    )
+    model = LazyUNet(config)
+    images = fit_args.pop("images")
+    t0 = time.perf_counter()
+    model.fit(images, **fit_args)
+    train_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores = evaluate(model, data, settings)
+    eval_seconds = time.perf_counter() - t0
+    device = str(resolve_device(config.train.device))
+    history = model.history
+    return {
+        "dataset": data.name,
+        "test_split": data.test_name,
+        "config_name": args.config,
+        "method": method,
+        "method_name": METHODS[method],
+        "k": None if method in K_INDEPENDENT else k,
+        "n_train": n_train,
+        "strong_fraction": (n_train if method == "e" else 0 if method == "b" else k) / n_train,
+        "n_train_images_used": len(images),
+        "seed": seed,
+        "harness": settings,
+        "config": config.to_dict(),
+        "git_commit": git_commit(),
+        "machine": machine(device),
+        "wall_seconds": {
+            "labels": round(prep_seconds, 2), "train": round(train_seconds, 2),
+            "evaluate": round(eval_seconds, 2),
+        },
+        "final_loss": float(np.mean([h["loss"] for h in history[-20:]])) if history else None,
+        "metrics": scores,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", required=True, help="folder holding glas/ and bbbc039/")
+    parser.add_argument("--dataset", choices=("glas", "bbbc039"), required=True)
+    parser.add_argument("--config", choices=tuple(CONFIGS), default="cpu")
+    parser.add_argument("--methods", nargs="+", choices=tuple(METHODS), default=list(METHODS))
+    parser.add_argument("--strong", nargs="+", type=int, default=None,
+                        help="numbers k of strong training images (default: the paper's)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default="benchmarks/results/")
+    parser.add_argument("--limit-test", type=int, default=None, help="score N test images only")
+    parser.add_argument("--limit-train", type=int, default=None,
+                        help="use the first N training images only (smoke runs)")
+    parser.add_argument("--steps", type=int, default=None, help="override the iterations")
+    args = parser.parse_args(argv)
+
+    settings = dict(CONFIGS[args.config][args.dataset])
+    if args.steps:
+        settings["steps"] = args.steps
+    strong = args.strong or DEFAULT_STRONG[args.dataset]
+    if settings["num_threads"]:
+        torch.set_num_threads(settings["num_threads"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    data = load_dataset(
+        args.data_dir, args.dataset, settings["scale"], args.limit_test, args.limit_train
+    )
+    n_train = len(data.train.images)
+    print(f"loaded {args.dataset}: {n_train} train, {len(data.test.images)} {data.test_name} "
+          f"images at scale {settings['scale']} ({time.perf_counter() - started:.0f} s)",
+          flush=True)
+    done_independent: set[tuple[str, int]] = set()
+    for seed in args.seeds:
+        for k in strong:
+            k = min(k, n_train)
+            for method in args.methods:
+                if method in K_INDEPENDENT:
+                    if (method, seed) in done_independent:
+                        continue
+                    done_independent.add((method, seed))
+                tag = "all" if method in K_INDEPENDENT else f"k{k}"
+                name = f"{args.dataset}-{args.config}-{method}-{tag}-s{seed}.json"
+                if args.limit_test or args.limit_train or args.steps:
+                    name = name.replace(".json", "-partial.json")
+                path = out / name
+                if path.exists():
+                    print(f"skip {name} (exists)", flush=True)
+                    continue
+                t0 = time.perf_counter()
+                result = run_one(method, k, seed, data, settings, args)
+                result["wall_seconds"]["total"] = round(time.perf_counter() - t0, 2)
+                result["partial"] = bool(args.limit_test or args.limit_train or args.steps)
+                path.write_text(json.dumps(result, indent=1))
+                m = result["metrics"]
+                extra = (
+                    f"objF1 {m['object_f1']['f1']:.3f} objDice {m['object_dice']:.3f} "
+                    f"objH {m['object_hausdorff']:.1f}" if "object_f1" in m else
+                    f"instF1 {m['instance_f1_iou50']['f1']:.3f} AJI {m['aji']:.3f}"
+                )
+                print(f"{name}: dice {m['pixel_dice'][data.class_names[0]]:.3f} {extra} "
+                      f"({result['wall_seconds']['total']:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
