@@ -70,7 +70,7 @@ K_INDEPENDENT = {"b", "e"}
 CONFIGS: dict[str, dict[str, dict]] = {
     "cpu": {
         "glas": dict(
-            scale=0.5, base_channels=8, depth=4, steps=400, batch_size=8, patch_size=128,
+            scale=0.5, base_channels=8, depth=4, steps=300, batch_size=8, patch_size=128,
             learning_rate=1e-3, tile_size=256, scribble=2, min_size_full=200,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
@@ -328,11 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-train", type=int, default=None,
                         help="use the first N training images only (smoke runs)")
     parser.add_argument("--steps", type=int, default=None, help="override the iterations")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the configuration's)")
     args = parser.parse_args(argv)
 
     settings = dict(CONFIGS[args.config][args.dataset])
     if args.steps:
         settings["steps"] = args.steps
+    if args.threads is not None:
+        settings["num_threads"] = args.threads
     strong = args.strong or DEFAULT_STRONG[args.dataset]
     if settings["num_threads"]:
         torch.set_num_threads(settings["num_threads"])
