@@ -1,0 +1,202 @@
+"""Tables, compact summary and plot from the JSON files of ``benchmarks/paper.py``.
+
+Example::
+
+    python benchmarks/report.py --results benchmarks/results --dataset glas --config cpu \\
+        --summary docs/benchmarks/paper-cpu-glas.json --plot docs/paper-cpu-glas.png \\
+        --markdown /tmp/paper-cpu-glas.md
+
+Partial runs (``--limit-test``, ``--limit-train``, ``--steps``) are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+METHOD_NAMES = {
+    "a": "(a) multi-task U-Net, weak + strong",
+    "b": "(b) U-Net, detection weak labels",
+    "c": "(c) U-Net, strong images only",
+    "d": "(d) U-Net, GrabCut pseudo-labels",
+    "e": "(e) U-Net, 100% strong",
+}
+
+
+def load_runs(folder: Path, dataset: str, config: str) -> list[dict]:
+    runs = []
+    for path in sorted(folder.glob(f"{dataset}-{config}-*.json")):
+        run = json.loads(path.read_text())
+        if run.get("partial"):
+            continue
+        runs.append(run)
+    return runs
+
+
+def metric_columns(dataset: str) -> list[tuple[str, str, callable]]:
+    columns = [("pixel Dice", "dice", lambda m: next(iter(m["pixel_dice"].values())))]
+    if dataset == "glas":
+        columns += [
+            ("object F1", "object_f1", lambda m: m["object_f1"]["f1"]),
+            ("object Dice", "object_dice", lambda m: m["object_dice"]),
+            ("object Hausdorff", "object_hausdorff", lambda m: m["object_hausdorff"]),
+        ]
+    else:
+        columns += [
+            ("instance F1 @0.5", "instance_f1", lambda m: m["instance_f1_iou50"]["f1"]),
+            ("AJI", "aji", lambda m: m["aji"]),
+            ("touching recognised", "touching", lambda m: m.get("touching_recognised")),
+            ("interface precision", "iface_p", lambda m: m.get("interface_precision")),
+            ("interface recall", "iface_r", lambda m: m.get("interface_recall")),
+        ]
+    return columns
+
+
+def _fmt(values: list[float], digits: int) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def group(runs: list[dict]) -> dict[tuple[str, int | None], list[dict]]:
+    groups: dict[tuple[str, int | None], list[dict]] = defaultdict(list)
+    for run in runs:
+        groups[(run["method"], run["k"])].append(run)
+    return groups
+
+
+def _order(key: tuple[str, int | None]) -> tuple:
+    method, k = key
+    return (-1 if k is None else k, method)
+
+
+def markdown(runs: list[dict], dataset: str) -> str:
+    columns = metric_columns(dataset)
+    groups = group(runs)
+    n_train = runs[0]["n_train"]
+    test = runs[0]["test_split"]
+    lines = [
+        f"Scores on {dataset} `{test}` (mean ± sample standard deviation over seeds; "
+        "one value where one seed ran).",
+        "",
+        "| method | strong images k (fraction) | seeds | "
+        + " | ".join(c[0] for c in columns) + " | train s / run |",
+        "|---|---|---|" + "---|" * len(columns) + "---|",
+    ]
+    for key in sorted(groups, key=_order):
+        method, k = key
+        members = groups[key]
+        seeds = ",".join(str(r["seed"]) for r in sorted(members, key=lambda r: r["seed"]))
+        if method == "b":
+            strong = "0 (weak only)"
+        elif method == "e":
+            strong = f"{n_train} (100%)"
+        else:
+            strong = f"{k} ({100 * k / n_train:.1f}%)"
+        cells = []
+        for _, name, get in columns:
+            digits = 1 if name == "object_hausdorff" else 3
+            cells.append(_fmt([get(r["metrics"]) for r in members], digits))
+        train = np.mean([r["wall_seconds"]["train"] for r in members])
+        lines.append(
+            f"| {METHOD_NAMES[method]} | {strong} | {seeds} | " + " | ".join(cells)
+            + f" | {train:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def summary(runs: list[dict]) -> dict:
+    first = runs[0]
+    return {
+        "dataset": first["dataset"],
+        "test_split": first["test_split"],
+        "config_name": first["config_name"],
+        "harness": first["harness"],
+        "machine": first["machine"],
+        "git_commits": sorted({r["git_commit"] for r in runs}),
+        "runs": [
+            {
+                "method": r["method"], "k": r["k"], "seed": r["seed"],
+                "strong_fraction": r["strong_fraction"],
+                "n_train_images_used": r["n_train_images_used"],
+                "wall_seconds": r["wall_seconds"], "final_loss": r["final_loss"],
+                "metrics": r["metrics"],
+            }
+            for r in sorted(runs, key=lambda r: (r["method"], r["k"] or 0, r["seed"]))
+        ],
+    }
+
+
+def plot(runs: list[dict], dataset: str, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    get = metric_columns(dataset)[0][2]
+    groups = group(runs)
+    n_train = runs[0]["n_train"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    colours = {"a": "C0", "b": "C1", "c": "C2", "d": "C3", "e": "C4"}
+    for method in "acd":
+        keys = sorted(k for m, k in groups if m == method)
+        if not keys:
+            continue
+        xs = [100 * k / n_train for k in keys]
+        vals = [[get(r["metrics"]) for r in groups[(method, k)]] for k in keys]
+        means = [np.mean(v) for v in vals]
+        errs = [np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals]
+        ax.errorbar(xs, means, yerr=errs, marker="o", capsize=3, color=colours[method],
+                    label=METHOD_NAMES[method])
+    for method, style in (("b", ":"), ("e", "--")):
+        if (method, None) in groups:
+            v = [get(r["metrics"]) for r in groups[(method, None)]]
+            ax.axhline(np.mean(v), linestyle=style, color=colours[method],
+                       label=f"{METHOD_NAMES[method]} ({len(v)} seed{'s' * (len(v) > 1)})")
+    ax.set_xscale("log")
+    ax.set_xlabel("strong (exactly labelled) training images, % (log scale)")
+    ax.set_ylabel(f"pixel Dice, {runs[0]['test_split']}")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="benchmarks/results")
+    parser.add_argument("--dataset", choices=("glas", "bbbc039"), required=True)
+    parser.add_argument("--config", default="cpu")
+    parser.add_argument("--summary", help="compact summary JSON to write")
+    parser.add_argument("--plot", help="PNG to write")
+    parser.add_argument("--markdown", help="markdown table to write (default: print)")
+    args = parser.parse_args(argv)
+    runs = load_runs(Path(args.results), args.dataset, args.config)
+    if not runs:
+        raise SystemExit(f"no finished {args.dataset} {args.config} runs in {args.results}")
+    text = markdown(runs, args.dataset)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    else:
+        print(text)
+    if args.summary:
+        Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.summary).write_text(json.dumps(summary(runs), indent=1))
+    if args.plot:
+        machine = runs[0]["machine"].get("gpu") or f"{runs[0]['machine']['cpu_count']}-core CPU"
+        plot(runs, args.dataset, Path(args.plot),
+             f"{args.dataset}, config {args.config} ({machine})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
