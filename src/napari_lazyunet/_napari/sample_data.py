@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,12 @@ __all__ = ["foam_layers", "foam_sample"]
 #: Planes of the sample stack; the first one comes with an exact (strong) mask.
 N_PLANES = 4
 SHAPE = (192, 192)
+
+
+@lru_cache(maxsize=2)
+def _sample(n_images: int, shape: tuple[int, int], seed: int):
+    # Generating the foam takes a second or two; layers get copies, never these arrays.
+    return make_foam_sample(n_images=n_images, shape=shape, seed=seed)
 
 
 def foam_layers(
@@ -45,7 +52,7 @@ def foam_layers(
     list of (data, kwargs, layer_type)
         ``image`` then ``labels`` for detection, separation, segmentation.
     """
-    sample = make_foam_sample(n_images=n_images, shape=shape, seed=seed)
+    sample = _sample(int(n_images), tuple(int(s) for s in shape), int(seed))
     link = uuid.uuid4().hex
     n_strong = max(0, min(int(n_strong), n_images))
     meta = image_metadata(link, sample.class_names, strong=range(n_strong))

@@ -1,0 +1,51 @@
+"""Fixtures for the plugin tests: a real napari viewer (under Xvfb) with the foam sample.
+
+Run with ``xvfb-run -a pytest tests/napari`` on a machine without a display.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("qtpy")
+
+from plugin_helpers import PLUGIN
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/napari" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.gui)
+
+
+@pytest.fixture
+def notifications(monkeypatch):
+    """Every napari notification shown during the test, as ``(severity, message)``."""
+    from napari.utils.notifications import notification_manager
+
+    shown: list[tuple[str, str]] = []
+
+    def record(notification):
+        shown.append((str(notification.severity), str(notification.message)))
+
+    notification_manager.notification_ready.connect(record)
+    yield shown
+    notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def foam_viewer(make_napari_viewer):
+    """A viewer with the plugin's sample opened through File > Open Sample."""
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "foam")
+    return viewer
+
+
+@pytest.fixture(scope="session")
+def foam_truth():
+    """Ground truth of the sample's planes (same seed and shape as the sample)."""
+    from napari_lazyunet._napari.sample_data import N_PLANES, SHAPE
+    from napari_lazyunet.core.synthetic import make_foam_sample
+
+    return make_foam_sample(n_images=N_PLANES, shape=SHAPE, seed=0)
