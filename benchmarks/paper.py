@@ -70,8 +70,8 @@ K_INDEPENDENT = {"b", "e"}
 CONFIGS: dict[str, dict[str, dict]] = {
     "cpu": {
         "glas": dict(
-            scale=0.5, base_channels=8, depth=4, steps=300, batch_size=8, patch_size=128,
-            learning_rate=1e-3, tile_size=256, scribble=2, min_size_full=200,
+            scale=0.25, base_channels=8, depth=4, steps=500, batch_size=8, patch_size=64,
+            learning_rate=1e-3, tile_size=256, scribble=1, min_size_full=200,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
