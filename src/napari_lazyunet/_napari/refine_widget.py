@@ -139,7 +139,7 @@ class RefineWidget(QWidget):
         self.margin.setRange(1, 500)
         self.margin.setValue(20)
         self.margin.setToolTip("minimum margin in pixels around each inner region (crop size)")
-        self.strong_check = QCheckBox("mark the image strong afterwards")
+        self.strong_check = QCheckBox("then mark the image strong")
         self.strong_check.setChecked(True)
         form.addRow("image", self.image_combo)
         form.addRow("objects", self.mode_combo)
