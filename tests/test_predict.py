@@ -100,3 +100,31 @@ def test_input_not_modified(rng):
     before = image.copy()
     _predict(_model(), image)
     np.testing.assert_array_equal(image, before)
+
+
+def test_large_planes_are_predicted_block_by_block_with_the_same_labels(rng):
+    """Block mode (bounded memory) gives the labels of the whole-plane tiling."""
+    model = _model(depth=1)
+    image = rng.random((150, 170)).astype(np.float32)
+
+    def run(block):
+        return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
+                       config=PredictConfig(tile_size=32, overlap=0.5, block_size=block),
+                       device=CPU)
+
+    whole, blocks = run(4096), run(64)
+    assert whole.probabilities and not blocks.probabilities  # blocks keep only label maps
+    for task in ("segmentation", "detection", "separation"):
+        agree = (getattr(whole, task) == getattr(blocks, task)).mean()
+        assert agree > 0.99, (task, agree)
+
+
+def test_block_mode_reads_a_memory_map_without_loading_it(tmp_path, rng):
+    path = tmp_path / "big.npy"
+    data = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint16, shape=(130, 140))
+    data[:] = rng.integers(0, 4000, data.shape)
+    data.flush()
+    mapped = np.load(path, mmap_mode="r")
+    result = predict(_model(), mapped, in_channels=1, normalization=NormalizationConfig(),
+                     config=PredictConfig(tile_size=32, block_size=64), device=CPU)
+    assert result.segmentation.shape == (130, 140) and result.instances.shape == (130, 140)

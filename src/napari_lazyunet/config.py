@@ -222,6 +222,12 @@ class PredictConfig:
         As in :class:`TrainConfig`.
     min_instance_size : int
         Instances smaller than this many pixels are dropped.
+    block_size : int
+        Planes larger than this (in Y or X) are predicted block by block:
+        each block plus a one-tile margin of context is tiled and blended,
+        only its label maps are kept, and probabilities are not returned.
+        Host memory then grows with the block, not the plane (whole-slide
+        images, memory-mapped TIFFs).
     """
 
     tile_size: int = 256
@@ -229,6 +235,7 @@ class PredictConfig:
     batch_size: int = 4
     device: str = "auto"
     min_instance_size: int = 10
+    block_size: int = 4096
 
     def __post_init__(self) -> None:
         _check(
@@ -242,6 +249,10 @@ class PredictConfig:
             f"predict.device={self.device!r} is unknown; use one of {DEVICES} (or 'cuda:N')",
         )
         _check(self.min_instance_size >= 0, "predict.min_instance_size must be >= 0")
+        _check(
+            self.block_size >= self.tile_size,
+            f"predict.block_size ({self.block_size}) must be >= tile_size ({self.tile_size})",
+        )
 
 
 @dataclass(frozen=True)

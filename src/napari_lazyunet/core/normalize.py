@@ -39,6 +39,47 @@ def to_channels_first(image: np.ndarray, in_channels: int) -> np.ndarray:
     )
 
 
+# Percentiles of huge planes are estimated on a regular subsample of about this
+# many pixels, so that normalising a whole-slide image never copies it whole.
+MAX_SAMPLES = 4_000_000
+
+
+def normalization_bounds(
+    image: np.ndarray, config: NormalizationConfig, in_channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel intensities mapped to 0 and 1, each shaped ``(C, 1, 1)``.
+
+    Planes with more than :data:`MAX_SAMPLES` pixels are sampled on a regular
+    grid (deterministic), which changes percentiles negligibly.
+    """
+    if config.mode == "fixed":
+        lo = np.full((in_channels, 1, 1), config.low, np.float32)
+        hi = np.full((in_channels, 1, 1), config.high, np.float32)
+        return lo, hi
+    if config.mode == "none":
+        return np.zeros((in_channels, 1, 1), np.float32), np.ones((in_channels, 1, 1), np.float32)
+    height, width = np.shape(image)[:2]
+    stride = max(1, int(np.ceil(np.sqrt(height * width / MAX_SAMPLES))))
+    sample = to_channels_first(np.asarray(image[::stride, ::stride]), in_channels)
+    flat = sample.reshape(sample.shape[0], -1)
+    if config.mode == "percentile":
+        lo, hi = np.percentile(flat, [config.low, config.high], axis=1)
+    else:
+        lo, hi = flat.min(axis=1), flat.max(axis=1)
+    return lo.astype(np.float32)[:, None, None], hi.astype(np.float32)[:, None, None]
+
+
+def apply_normalization(
+    image: np.ndarray, bounds: tuple[np.ndarray, np.ndarray], in_channels: int
+) -> np.ndarray:
+    """``(C, Y, X)`` float32 copy of a plane (or a crop of it) scaled by ``bounds``."""
+    lo, hi = bounds
+    data = to_channels_first(image, in_channels)
+    # A constant channel would divide by zero; leave it at 0 instead.
+    scale = np.where(hi - lo > 1e-12, hi - lo, 1.0).astype(np.float32)
+    return ((data - lo) / scale).astype(np.float32)
+
+
 def normalize_image(image: np.ndarray, config: NormalizationConfig, in_channels: int) -> np.ndarray:
     """Normalise one plane to the network's input range, channels first.
 
@@ -57,20 +98,5 @@ def normalize_image(image: np.ndarray, config: NormalizationConfig, in_channels:
         ``(C, Y, X)`` float32, roughly within [0, 1] (not clipped, so that
         outliers keep their order).
     """
-    data = to_channels_first(image, in_channels)
-    if config.mode == "none":
-        return data
-    if config.mode == "fixed":
-        lo = np.full((data.shape[0], 1, 1), config.low, np.float32)
-        hi = np.full((data.shape[0], 1, 1), config.high, np.float32)
-    else:
-        flat = data.reshape(data.shape[0], -1)
-        if config.mode == "percentile":
-            lo, hi = np.percentile(flat, [config.low, config.high], axis=1)
-        else:
-            lo, hi = flat.min(axis=1), flat.max(axis=1)
-        lo = lo.astype(np.float32)[:, None, None]
-        hi = hi.astype(np.float32)[:, None, None]
-    # A constant channel would divide by zero; leave it at 0 instead.
-    scale = np.where(hi - lo > 1e-12, hi - lo, 1.0).astype(np.float32)
-    return ((data - lo) / scale).astype(np.float32)
+    bounds = normalization_bounds(image, config, in_channels)
+    return apply_normalization(image, bounds, in_channels)

@@ -16,7 +16,7 @@ import torch
 
 from ..config import NormalizationConfig, PredictConfig
 from .labels import LabelError
-from .normalize import normalize_image
+from .normalize import apply_normalization, normalization_bounds, normalize_image
 from .postprocess import instances_from_outputs
 from .tiling import gaussian_weight, tile_grid, tile_shape
 
@@ -30,6 +30,9 @@ class Prediction:
     probabilities : dict of ndarray
         Per task, ``(..., K, Y, X)`` float32 softmax probabilities
         (``K = C + 1`` for detection / segmentation, 2 for separation).
+        Empty for planes predicted block by block (larger than
+        ``PredictConfig.block_size``), where keeping them would defeat the
+        purpose of bounded memory.
     segmentation : ndarray
         ``(..., Y, X)`` uint8 class map (0 background, 1..C).
     detection : ndarray or None
@@ -37,7 +40,7 @@ class Prediction:
     separation : ndarray or None
         ``(..., Y, X)`` uint8, 1 where an interface between touching objects is predicted.
     instances : ndarray
-        ``(..., Y, X)`` int32 instance labels (0 background).
+        ``(..., Y, X)`` int32 instance labels (0 background), numbered per plane.
     instance_classes : list of dict
         Per plane, ``{instance id: class}``.
     """
@@ -121,6 +124,62 @@ def iter_plane_probabilities(
     yield len(corners), len(corners), {task: acc / weight_sum for task, acc in sums.items()}
 
 
+@dataclass
+class _PlaneMaps:
+    """Label maps of one plane, and its probabilities when they were kept."""
+
+    segmentation: np.ndarray
+    detection: np.ndarray | None
+    separation: np.ndarray | None
+    probabilities: dict[str, np.ndarray] | None = None
+
+
+def _label_maps(probs: dict[str, np.ndarray], window=(slice(None), slice(None))) -> tuple:
+    seg = probs["segmentation"][(slice(None), *window)].argmax(0).astype(np.uint8)
+    det = (
+        probs["detection"][(slice(None), *window)].argmax(0).astype(np.uint8)
+        if "detection" in probs else None
+    )
+    sep = (
+        (probs["separation"][(1, *window)] > 0.5).astype(np.uint8)
+        if "separation" in probs else None
+    )
+    return seg, det, sep
+
+
+def _iter_blocks(model, plane, in_channels, normalization, config, device, index, n_planes):
+    """Predict a large plane block by block; returns its :class:`_PlaneMaps` (no probabilities).
+
+    Each block is extended by one tile of context on every side, tiled and
+    blended like a small image, and only its own window is kept, so seams
+    between blocks see the same neighbourhood as the rest of the image.
+    """
+    shape = plane.shape[:2]
+    bounds = normalization_bounds(plane, normalization, in_channels)
+    block, halo = config.block_size, config.tile_size
+    starts = [(y, x) for y in range(0, shape[0], block) for x in range(0, shape[1], block)]
+    seg = np.zeros(shape, np.uint8)
+    det = sep = None
+    for done, (by, bx) in enumerate(starts, start=1):
+        y0, x0 = max(0, by - halo), max(0, bx - halo)
+        y1, x1 = min(shape[0], by + block + halo), min(shape[1], bx + block + halo)
+        crop = apply_normalization(np.asarray(plane[y0:y1, x0:x1]), bounds, in_channels)
+        *_, (_, _, probs) = iter_plane_probabilities(model, crop, config, device)
+        height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
+        window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))
+        b_seg, b_det, b_sep = _label_maps(probs, window)
+        target = (slice(by, by + height), slice(bx, bx + width))
+        seg[target] = b_seg
+        if b_det is not None:
+            det = np.zeros(shape, np.uint8) if det is None else det
+            det[target] = b_det
+        if b_sep is not None:
+            sep = np.zeros(shape, np.uint8) if sep is None else sep
+            sep[target] = b_sep
+        yield PredictEvent(index, n_planes, done, len(starts))
+    return _PlaneMaps(seg, det, sep)
+
+
 def iter_predict(
     model: torch.nn.Module,
     image: np.ndarray,
@@ -137,13 +196,15 @@ def iter_predict(
     model : torch.nn.Module
         A network from :func:`~napari_lazyunet.core.model.build_model`.
     image : ndarray
-        ``(..., Y, X)`` gray or ``(..., Y, X, C)`` channels last.
+        ``(..., Y, X)`` gray or ``(..., Y, X, C)`` channels last. A
+        memory-mapped array is only read block by block when its planes are
+        larger than ``config.block_size``.
     in_channels : int
         Channels the model expects.
     normalization : NormalizationConfig
         The normalisation the model was trained with.
     config : PredictConfig
-        Tile size, overlap, batch size, minimum instance size.
+        Tile size, overlap, batch size, block size, minimum instance size.
     device : torch.device
         Where to run the network (the model is moved there).
 
@@ -156,51 +217,56 @@ def iter_predict(
     planes, leading = split_planes(image, in_channels)
     torch.set_flush_denormal(True)  # see train.py: denormals slow CPU convolutions
     model = model.to(device).eval()
-    per_plane: list[dict[str, np.ndarray]] = []
+    results: list[_PlaneMaps] = []
     for index, plane in enumerate(planes):
+        if max(plane.shape[:2]) > config.block_size:
+            maps = yield from _iter_blocks(
+                model, plane, in_channels, normalization, config, device, index, len(planes)
+            )
+            results.append(maps)
+            continue
         normalised = normalize_image(plane, normalization, in_channels)
         for done, total, probs in iter_plane_probabilities(model, normalised, config, device):
             if probs is None:
                 yield PredictEvent(index, len(planes), done, total)
             else:
-                per_plane.append(probs)
-                last_total = total
-    result = _assemble(per_plane, leading, config)
-    yield PredictEvent(len(planes) - 1, len(planes), last_total, last_total, result)
+                results.append(_PlaneMaps(*_label_maps(probs), probabilities=probs))
+    result = _assemble(results, leading, config)
+    yield PredictEvent(len(planes) - 1, len(planes), 1, 1, result)
 
 
 def _assemble(
-    per_plane: list[dict[str, np.ndarray]], leading: tuple[int, ...], config: PredictConfig
+    results: list[_PlaneMaps], leading: tuple[int, ...], config: PredictConfig
 ) -> Prediction:
-    """Label maps and instances from per-plane probabilities, reshaped to the input's stack."""
-    maps: dict[str, list[np.ndarray]] = {"segmentation": [], "detection": [], "separation": []}
+    """Instances from per-plane label maps, everything reshaped to the input's stack."""
     instances, classes = [], []
-    for probs in per_plane:
-        seg = probs["segmentation"].argmax(0).astype(np.uint8)
-        det = probs["detection"].argmax(0).astype(np.uint8) if "detection" in probs else None
-        sep = (probs["separation"][1] > 0.5).astype(np.uint8) if "separation" in probs else None
+    for maps in results:
         inst, inst_classes = instances_from_outputs(
-            seg, separation=sep, detection=det, min_size=config.min_instance_size
+            maps.segmentation, separation=maps.separation, detection=maps.detection,
+            min_size=config.min_instance_size,
         )
-        for name, value in (("segmentation", seg), ("detection", det), ("separation", sep)):
-            maps[name].append(value)
-        instances.append(inst.astype(np.int32))
+        instances.append(inst.astype(np.int32, copy=False))
         classes.append(inst_classes)
 
     def restack(arrays: list[np.ndarray | None]) -> np.ndarray | None:
         if arrays[0] is None:
             return None
+        if len(arrays) == 1 and not leading:
+            return arrays[0]
         stacked = np.stack(arrays)
         return stacked.reshape(leading + stacked.shape[1:])
 
-    probabilities = {
-        task: restack([p[task] for p in per_plane]) for task in per_plane[0]
-    }
+    probabilities = {}
+    if all(maps.probabilities is not None for maps in results):
+        probabilities = {
+            task: restack([maps.probabilities[task] for maps in results])
+            for task in results[0].probabilities
+        }
     return Prediction(
         probabilities=probabilities,
-        segmentation=restack(maps["segmentation"]),
-        detection=restack(maps["detection"]),
-        separation=restack(maps["separation"]),
+        segmentation=restack([m.segmentation for m in results]),
+        detection=restack([m.detection for m in results]),
+        separation=restack([m.separation for m in results]),
         instances=restack(instances),
         instance_classes=classes,
     )
