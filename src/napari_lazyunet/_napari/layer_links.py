@@ -46,6 +46,7 @@ __all__ = [
     "PluginInputError",
     "TrainingData",
     "apply_class_colors",
+    "check_labels_shape",
     "class_colors",
     "class_names",
     "collect_training_data",
@@ -349,7 +350,8 @@ def linked_image_layers(viewer: Any) -> list[Image]:
     return [layer for layer in images if linked_layers(viewer, layer)]
 
 
-def _check_labels_shape(labels_layer: Labels, image_layer: Image) -> None:
+def check_labels_shape(labels_layer: Labels, image_layer: Image) -> None:
+    """Raise :class:`PluginInputError` unless the labels layer matches the image pixel for pixel."""
     expected = label_shape(image_layer)
     shape = tuple(int(s) for s in labels_layer.data.shape)
     if shape != expected:
@@ -421,11 +423,11 @@ def link_label_layers(
                 f"labels layer '{layer.name}' already belongs to another image; "
                 "duplicate it (Layers > Duplicate) to reuse its labels"
             )
-        _check_labels_shape(layer, image_layer)
+        check_labels_shape(layer, image_layer)
         layer.metadata[LINK_KEY] = {"role": role, "image": link}
         layers[role] = layer
     for layer in layers.values():
-        _check_labels_shape(layer, image_layer)
+        check_labels_shape(layer, image_layer)
 
     colors = class_colors(image_layer)
     from napari.utils.colormaps import DirectLabelColormap
@@ -648,7 +650,7 @@ def collect_training_data(
                 "Lazy labels widget to create them"
             )
         for layer in layers.values():
-            _check_labels_shape(layer, image_layer)
+            check_labels_shape(layer, image_layer)
         names_here = class_names(image_layer)
         channels = in_channels_of(image_layer)
         if names_seen is not None and names_here != names_seen:

@@ -184,7 +184,7 @@ class RefineWidget(QWidget):
                 "create them in the Lazy labels widget and paint inner regions first"
             )
         for layer in layers.values():
-            ll._check_labels_shape(layer, image_layer)
+            ll.check_labels_shape(layer, image_layer)
         n_classes = len(ll.class_names(image_layer))
         plane = ll.current_plane(self.viewer, image_layer)
         index = ll.plane_index(image_layer, plane)
