@@ -75,7 +75,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
-            scale=1.0, base_channels=8, depth=4, steps=400, batch_size=8, patch_size=128,
+            scale=1.0, base_channels=8, depth=4, steps=500, batch_size=8, patch_size=64,
             learning_rate=1e-3, tile_size=256, scribble=2, min_size_full=10,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
