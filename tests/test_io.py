@@ -194,3 +194,16 @@ def test_error_duplicate_stems_and_bad_names(tmp_path):
         save_project(tmp_path / "q", ["a/b", "c", "d"], images, labels, ["x"])
     with pytest.raises(ProjectError, match="one name"):
         save_project(tmp_path / "q", names[:2], images, labels, ["x"])
+
+
+def test_saving_a_subset_keeps_the_flags_of_other_images(tmp_path):
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 255, (8, 8), dtype=np.uint8) for _ in range(2)]
+    seg = np.zeros((8, 8), np.uint8)
+    seg[2:4, 2:4] = 1
+    strong = ImageLabels(segmentation=seg, strong=True)
+    save_project(tmp_path, ["a", "b"], images, [strong, strong], ["cell"])
+    weak = ImageLabels(detection=seg)
+    save_project(tmp_path, ["b"], images[1:], [weak], ["cell"])
+    project = load_project(tmp_path)
+    assert [lab.strong for lab in project.labels] == [True, False]

@@ -577,12 +577,21 @@ def save_project(
             _remove_label_files(folder, task, stem)
             if array is not None:
                 write_labels(folder / task / f"{stem}.tif", array)
+    # Flags of images already in the folder but not saved now are kept, so
+    # saving a subset of images never forgets which of the others are strong.
+    previous, _ = _read_settings(folder) if (folder / PROJECT_FILE).is_file() else ({}, None)
+    saved = set(stems)
+
+    def merged(key: str, flagged: list[str]) -> list[str]:
+        kept = [e for e in previous.get(key) or [] if _check_name(e) not in saved]
+        return sorted(kept + [f"{s}.tif" for s in flagged])
+
     settings = {
         "class_names": list(class_names),
-        "strong": [f"{s}.tif" for s, lab in zip(stems, labels, strict=True) if lab.strong],
-        "sparse": [
-            f"{s}.tif" for s, lab in zip(stems, labels, strict=True) if not lab.detection_complete
-        ],
+        "strong": merged("strong", [s for s, lab in zip(stems, labels, strict=True)
+                                    if lab.strong]),
+        "sparse": merged("sparse", [s for s, lab in zip(stems, labels, strict=True)
+                                    if not lab.detection_complete]),
         "in_channels": int(in_channels),
     }
     _write_settings(folder, settings)
