@@ -51,6 +51,7 @@ def test_textured_disc_is_recovered_from_inner_region(one_disc):
     assert result.object_ids == (1,)
     assert len(result.timings_per_object) == 1
     assert 0 < result.timings_per_object[0] <= result.total_seconds
+    assert len(result.cpu_timings_per_object) == 1 and result.cpu_timings_per_object[0] > 0
 
 
 @pytest.mark.parametrize("kind", ["gray8", "rgb8", "uint16", "float32", "gray_channel"])
