@@ -1,0 +1,687 @@
+"""Train widget: pick the labelled images, set the config, train in a worker, watch the curves.
+
+The widget holds no algorithm: it gathers images and lazy labels (from the
+viewer's linked layers and/or a project folder), builds a
+:class:`~napari_lazyunet.config.LazyUNetConfig` from its form, and runs
+:meth:`napari_lazyunet.api.LazyUNet.iter_fit` in a napari thread worker
+(:class:`~napari_lazyunet._napari.workers.Job`). Every
+:class:`~napari_lazyunet.core.train.TrainEvent` arrives on the main thread,
+where it moves the progress bar and extends the loss plot (redrawn at most
+5 times per second). Stop ends the run at the next step; the engine then
+writes the checkpoint file (when one is set) and the model keeps the weights
+reached. The model is published in the viewer's
+:class:`~napari_lazyunet._napari.model_store.ModelStore`, where the Predict
+widget finds it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.layers import Image
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.config import LazyUNetConfig
+from napari_lazyunet.core.devices import available_devices
+from napari_lazyunet.core.io import load_project
+from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
+from napari_lazyunet.core.train import TrainEvent
+
+from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_info, notify_warning
+from .layer_links import collect_training_data, linked_layers
+from .loss_plot import LossPlot
+from .model_store import model_store
+from .workers import Job, Notice, Outcome
+
+__all__ = ["TrainWidget", "TrainingSet", "split_validation", "device_choices"]
+
+MODEL_FILTER = "napari-lazyunet model (*.pt);;All files (*)"
+
+
+@dataclass
+class TrainingSet:
+    """Images and lazy labels to train on, from layers and/or a project folder.
+
+    Attributes
+    ----------
+    images : list of ndarray
+        ``(Y, X)`` or ``(Y, X, C)`` arrays.
+    labels : list of ImageLabels
+        Their lazy labels.
+    names : list of str
+        Names for messages.
+    class_names : tuple of str
+        Object classes.
+    in_channels : int
+        Channels per pixel.
+    """
+
+    images: list[np.ndarray]
+    labels: list[ImageLabels]
+    names: list[str]
+    class_names: tuple[str, ...]
+    in_channels: int
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, indices: list[int]) -> TrainingSet:
+        """The images at ``indices`` (same classes and channels)."""
+        return TrainingSet(
+            [self.images[k] for k in indices],
+            [self.labels[k] for k in indices],
+            [self.names[k] for k in indices],
+            self.class_names,
+            self.in_channels,
+        )
+
+    def fit_arguments(self) -> dict[str, Any]:
+        """Positional-by-name arguments of :meth:`LazyUNet.iter_fit`."""
+        return {
+            "images": self.images,
+            "detection": [lab.detection for lab in self.labels],
+            "separation": [lab.separation for lab in self.labels],
+            "segmentation": [lab.segmentation for lab in self.labels],
+            "strong": [lab.strong for lab in self.labels],
+            "sparse": [not lab.detection_complete for lab in self.labels],
+            "names": self.names,
+        }
+
+
+def split_validation(
+    strong: Sequence[bool], fraction: float, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """Split image indices into training and validation sets.
+
+    Parameters
+    ----------
+    strong : sequence of bool
+        Per labelled image, whether it has an exact (strong) segmentation.
+    fraction : float
+        Share of images held out for validation (rounded; at least one image
+        always stays for training).
+    seed : int
+        Seed of the random choice.
+
+    Returns
+    -------
+    train, validation : list of int
+        Sorted indices. When there are strong images, at least one of them
+        stays in the training set (the few exact masks are what the
+        segmentation task learns boundaries from).
+
+    Examples
+    --------
+    >>> split_validation([False] * 5, 0.4)
+    ([0, 1, 3], [2, 4])
+    >>> split_validation([True, False, False], 0.34)
+    ([0, 1], [2])
+    >>> split_validation([True], 0.5)
+    ([0], [])
+    """
+    n_images = len(strong)
+    n_val = min(int(round(fraction * n_images)), max(n_images - 1, 0))
+    order = [int(k) for k in np.random.default_rng(seed).permutation(n_images)]
+    strong_ids = [k for k in order if strong[k]]
+    if strong_ids:
+        # Keep the first strong image (in random order) for training.
+        order.remove(strong_ids[0])
+        order.append(strong_ids[0])
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def device_choices() -> list[tuple[str, str, bool]]:
+    """Devices for the device menu: ``(value, label, available)``.
+
+    ``auto`` names the device it resolves to; CUDA and MPS are listed even
+    when absent (disabled), so the user sees what this machine offers.
+    """
+    usable = available_devices()
+    choices = [("auto", f"auto ({usable[0]})", True)]
+    cuda = [name for name in usable if name.startswith("cuda")]
+    choices += [(name, name, True) for name in cuda] or [("cuda", "cuda (not available)", False)]
+    choices.append(("mps", "mps" if "mps" in usable else "mps (not available)", "mps" in usable))
+    choices.append(("cpu", "cpu", True))
+    return choices
+
+
+def _is_prediction_layer(layer: Any) -> bool:
+    meta = getattr(layer, "metadata", {}).get("lazyunet")
+    return isinstance(meta, dict) and ("prediction" in meta or "probability" in meta)
+
+
+class TrainWidget(QWidget):
+    """Dock widget that trains a multi-task U-Net on the viewer's lazy labels.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer whose layers are trained on.
+    parent : QWidget, optional
+        Parent widget.
+
+    Attributes
+    ----------
+    use_threads : bool
+        Train in a napari thread worker (default). ``False`` trains
+        synchronously inside :meth:`start` (for tests and scripts).
+    model : LazyUNet or None
+        The model of the last (or current) run.
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.store = model_store(napari_viewer)
+        self.use_threads = True
+        self.model: LazyUNet | None = None
+        self.job: Job | None = None
+        self.last_outcome: Outcome | None = None
+        self._start_step = 0
+        self._train_has_strong = False
+        self._checked: dict[int, bool] = {}
+        self._listed: list[Image] = []
+        defaults = LazyUNetConfig()
+
+        layout = QVBoxLayout(self)
+
+        # ---- what to train on
+        data_box = QGroupBox("Training data")
+        data_form = QFormLayout(data_box)
+        self.layer_list = QListWidget()
+        self.layer_list.setMaximumHeight(110)
+        self.layer_list.setToolTip(
+            "Image layers to train on; only planes with painted lazy labels are used"
+        )
+        data_form.addRow("Image layers", self.layer_list)
+        self.project_edit = QLineEdit()
+        self.project_edit.setPlaceholderText("optional project folder")
+        browse = QPushButton("…")
+        browse.setMaximumWidth(30)
+        browse.clicked.connect(self._browse_project)
+        row = QHBoxLayout()
+        row.addWidget(self.project_edit)
+        row.addWidget(browse)
+        data_form.addRow("Project folder", row)
+        self.validation_spin = QDoubleSpinBox()
+        self.validation_spin.setRange(0.0, 0.5)
+        self.validation_spin.setSingleStep(0.05)
+        self.validation_spin.setValue(0.2)
+        self.validation_spin.setToolTip(
+            "Share of the labelled images held out and scored during training (0: none)"
+        )
+        data_form.addRow("Validation share", self.validation_spin)
+        layout.addWidget(data_box)
+
+        # ---- model and training settings (defaults from the engine)
+        cfg_box = QGroupBox("Model and training")
+        form = QFormLayout(cfg_box)
+        self.continue_check = QCheckBox("continue training the current model")
+        self.continue_check.setToolTip(
+            "Fine-tune the model trained or loaded last in this viewer instead of a new one"
+        )
+        form.addRow(self.continue_check)
+        self.multitask_check = QCheckBox("multi-task U-Net (off: single-task baseline)")
+        self.multitask_check.setChecked(defaults.model.multitask)
+        form.addRow(self.multitask_check)
+        self.base_spin = _spin(2, 256, defaults.model.base_channels)
+        form.addRow("Base channels", self.base_spin)
+        self.depth_spin = _spin(1, 6, defaults.model.depth)
+        form.addRow("Depth", self.depth_spin)
+        self.steps_spin = _spin(1, 1_000_000, defaults.train.steps)
+        form.addRow("Steps", self.steps_spin)
+        self.batch_spin = _spin(1, 1024, defaults.train.batch_size)
+        form.addRow("Batch size", self.batch_spin)
+        self.patch_spin = _spin(16, 4096, defaults.train.patch_size, step=16)
+        form.addRow("Patch size", self.patch_spin)
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(6)
+        self.lr_spin.setRange(1e-6, 1.0)
+        self.lr_spin.setSingleStep(1e-4)
+        self.lr_spin.setValue(defaults.train.learning_rate)
+        form.addRow("Learning rate", self.lr_spin)
+        self.validate_spin = _spin(0, 1_000_000, defaults.train.validate_every)
+        form.addRow("Validate every", self.validate_spin)
+        self.device_combo = QComboBox()
+        for value, label, ok in device_choices():
+            self.device_combo.addItem(label, value)
+            if not ok:
+                item = self.device_combo.model().item(self.device_combo.count() - 1)
+                item.setEnabled(False)
+        form.addRow("Device", self.device_combo)
+        self.threads_spin = _spin(0, 1024, max(1, (os.cpu_count() or 2) - 1))
+        self.threads_spin.setToolTip(
+            "CPU threads for training (0: all). One core is left free by default "
+            "so the viewer stays responsive."
+        )
+        form.addRow("CPU threads", self.threads_spin)
+        self.checkpoint_edit = QLineEdit()
+        self.checkpoint_edit.setPlaceholderText("optional: model file kept up to date")
+        form.addRow("Checkpoint", self.checkpoint_edit)
+        layout.addWidget(cfg_box)
+
+        # ---- run
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.stop_button)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        self.status = QLabel("Ready.")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.plot = LossPlot(self)
+        layout.addWidget(self.plot)
+        files = QHBoxLayout()
+        self.save_button = QPushButton("Save model…")
+        self.save_button.clicked.connect(lambda: self.save_model())
+        self.load_button = QPushButton("Load model…")
+        self.load_button.clicked.connect(lambda: self.load_model())
+        files.addWidget(self.save_button)
+        files.addWidget(self.load_button)
+        layout.addLayout(files)
+        layout.addStretch(1)
+
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.layers.events.moved.connect(self._refresh_layers)
+        self.layer_list.itemChanged.connect(self._remember_check)
+        self.store.changed.connect(self._on_store_changed)
+        self._refresh_layers()
+        self._on_store_changed(self.store)
+
+    # ------------------------------------------------------------------ layers
+    def _image_layers(self) -> list[Image]:
+        return [
+            layer for layer in self.viewer.layers
+            if isinstance(layer, Image) and not _is_prediction_layer(layer)
+        ]
+
+    def _refresh_layers(self, *_: Any) -> None:
+        self.layer_list.blockSignals(True)
+        self.layer_list.clear()
+        self._listed = self._image_layers()
+        for layer in self._listed:
+            item = QListWidgetItem(layer.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            default = bool(linked_layers(self.viewer, layer))
+            checked = self._checked.get(id(layer), default)
+            item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+            self.layer_list.addItem(item)
+            layer.events.name.disconnect(self._refresh_layers)
+            layer.events.name.connect(self._refresh_layers)
+        self.layer_list.blockSignals(False)
+
+    def _remember_check(self, item: QListWidgetItem) -> None:
+        row = self.layer_list.row(item)
+        if 0 <= row < len(self._listed):
+            self._checked[id(self._listed[row])] = item.checkState() == Qt.CheckState.Checked
+
+    def selected_layers(self) -> list[Image]:
+        """The image layers ticked in the list."""
+        self._refresh_layers()
+        return [
+            layer
+            for row, layer in enumerate(self._listed)
+            if self.layer_list.item(row).checkState() == Qt.CheckState.Checked
+        ]
+
+    def set_selected_layers(self, layers: list[Image]) -> None:
+        """Tick exactly ``layers`` in the list."""
+        chosen = {id(layer) for layer in layers}
+        for layer in self._image_layers():
+            self._checked[id(layer)] = id(layer) in chosen
+        self._refresh_layers()
+
+    def _browse_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Project folder")
+        if folder:
+            self.project_edit.setText(folder)
+
+    # -------------------------------------------------------------------- data
+    def training_set(self) -> TrainingSet:
+        """Gather the ticked layers' lazy labels and the project folder's images.
+
+        Returns
+        -------
+        TrainingSet
+
+        Raises
+        ------
+        PluginInputError
+            Nothing to train on, labels of another shape, images of other
+            classes or channels (messages say what to do).
+        ProjectError
+            The project folder cannot be read.
+        """
+        parts: list[TrainingSet] = []
+        layers = self.selected_layers()
+        folder = self.project_edit.text().strip()
+        if layers or not folder:
+            if not layers and not self._image_layers():
+                raise PluginInputError(
+                    "no image layer: open an image with lazy labels (File > Open Sample > "
+                    "napari-lazyunet for a demo) or give a project folder"
+                )
+            if not layers:
+                raise PluginInputError(
+                    "no image layer is ticked: tick the images to train on, "
+                    "or give a project folder"
+                )
+            data = collect_training_data(self.viewer, layers, require_strong=False)
+            parts.append(TrainingSet(list(data.images), list(data.labels), list(data.names),
+                                     tuple(data.class_names), int(data.in_channels)))
+        if folder:
+            project = load_project(folder)
+            keep = project.labelled
+            if not keep:
+                raise PluginInputError(
+                    f"the project {folder} has no labelled image; paint labels first or "
+                    "add detection/ files (see docs/project-format.md)"
+                )
+            parts.append(TrainingSet(
+                [project.images[k] for k in keep], [project.labels[k] for k in keep],
+                [f"{folder}: {project.names[k]}" for k in keep],
+                tuple(project.class_names), int(project.in_channels),
+            ))
+        merged = parts[0]
+        for other in parts[1:]:
+            if other.class_names != merged.class_names:
+                raise PluginInputError(
+                    f"the layers use classes {list(merged.class_names)} but the project uses "
+                    f"{list(other.class_names)}; rename the classes so they match"
+                )
+            if other.in_channels != merged.in_channels:
+                raise PluginInputError(
+                    f"the layers have {merged.in_channels} channel(s) but the project images "
+                    f"have {other.in_channels}; train on images of one kind"
+                )
+            merged = TrainingSet(merged.images + other.images, merged.labels + other.labels,
+                                 merged.names + other.names, merged.class_names,
+                                 merged.in_channels)
+        return merged
+
+    # ------------------------------------------------------------------ config
+    def train_options(self) -> dict[str, Any]:
+        """Fields of :class:`~napari_lazyunet.config.TrainConfig` set in the form."""
+        return {
+            "steps": self.steps_spin.value(),
+            "batch_size": self.batch_spin.value(),
+            "patch_size": self.patch_spin.value(),
+            "learning_rate": float(self.lr_spin.value()),
+            "validate_every": self.validate_spin.value(),
+            "device": self.device_combo.currentData(),
+            "num_threads": self.threads_spin.value(),
+        }
+
+    def config_for(self, class_names: tuple[str, ...], in_channels: int) -> LazyUNetConfig:
+        """The configuration of a new model for these classes and channels."""
+        return LazyUNetConfig().replace(
+            model={
+                "class_names": tuple(class_names),
+                "in_channels": int(in_channels),
+                "base_channels": self.base_spin.value(),
+                "depth": self.depth_spin.value(),
+                "multitask": self.multitask_check.isChecked(),
+            },
+            train=self.train_options(),
+        )
+
+    def set_form(self, config: LazyUNetConfig) -> None:
+        """Show a configuration (e.g. of a loaded model) in the form."""
+        self.base_spin.setValue(config.model.base_channels)
+        self.depth_spin.setValue(config.model.depth)
+        self.multitask_check.setChecked(config.model.multitask)
+        self.batch_spin.setValue(config.train.batch_size)
+        self.patch_spin.setValue(config.train.patch_size)
+        self.lr_spin.setValue(config.train.learning_rate)
+        self.validate_spin.setValue(config.train.validate_every)
+
+    # --------------------------------------------------------------- training
+    @property
+    def running(self) -> bool:
+        """True while a training run is in progress."""
+        return self.job is not None and self.job.running
+
+    def start(self) -> bool:
+        """Start training with the form's settings.
+
+        Returns
+        -------
+        bool
+            False when the inputs were refused (a notification says why).
+        """
+        if self.running:
+            return False
+        try:
+            data = self.training_set()
+            train_idx, val_idx = split_validation(
+                [lab.has_segmentation for lab in data.labels], self.validation_spin.value()
+            )
+            model = self._model_for(data)
+            options = self.train_options()
+            checkpoint = self.checkpoint_edit.text().strip() or None
+            train_set = data.subset(train_idx)
+            validation = None
+            if val_idx:
+                val_set = data.subset(val_idx)
+                validation = (val_set.images, val_set.labels)
+            generator = model.iter_fit(
+                **train_set.fit_arguments(),
+                validation=validation,
+                checkpoint=checkpoint,
+                **options,
+            )
+        except EXPECTED_ERRORS as error:
+            self._show_error(error)
+            return False
+
+        self.model = model
+        self._start_step = model.steps_done
+        self._train_has_strong = any(lab.has_segmentation for lab in train_set.labels)
+        self._checkpoint = checkpoint
+        if self.continue_check.isChecked():
+            self.plot.set_history(model.history)
+        else:
+            self.plot.clear()
+        first = model.history[0]["step"] - 1 if model.history else self._start_step
+        self.plot.set_range(first, self._start_step + options["steps"])
+        self.progress.setRange(0, options["steps"])
+        self.progress.setValue(0)
+        held_out = f", {len(val_idx)} held out for validation" if val_idx else ""
+        self.status.setText(
+            f"Training on {len(train_idx)} image(s){held_out}; classes "
+            f"{', '.join(data.class_names)}…"
+        )
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.load_button.setEnabled(False)
+        if self.store.model is model:
+            self.store.set_busy(True)
+        self.job = Job(generator, self._on_item, self._on_done, threaded=self.use_threads)
+        self.job.start()
+        return True
+
+    def _model_for(self, data: TrainingSet) -> LazyUNet:
+        if self.continue_check.isChecked() and self.store.model is not None:
+            model = self.store.model
+            model.check_compatible(data.class_names, data.in_channels)
+            return model
+        return LazyUNet(self.config_for(data.class_names, data.in_channels))
+
+    def stop(self) -> None:
+        """Stop at the next step; the model (and checkpoint file) keep the weights reached."""
+        if self.running:
+            self.job.stop()
+            self.stop_button.setEnabled(False)
+            self.status.setText("Stopping after the current step…")
+
+    def _on_item(self, item: Any) -> None:
+        if isinstance(item, Notice):
+            # The engine checks the validation set like a training set; a
+            # validation set without strong images is no reason to warn.
+            if not (issubclass(item.category, WeakLabelsOnlyWarning) and self._train_has_strong):
+                notify_warning(item.message)
+            return
+        if not isinstance(item, TrainEvent):
+            return
+        self.progress.setValue(item.step - self._start_step)
+        self.plot.add_event(item)
+        text = f"Step {item.step}/{item.total_steps} · loss {item.loss:.4f}"
+        if item.validation:
+            text += " · " + ", ".join(f"{k} {v:.3f}" for k, v in item.validation.items())
+        self.status.setText(text)
+
+    def _on_done(self, outcome: Outcome) -> None:
+        self.job = None
+        self.last_outcome = outcome
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.load_button.setEnabled(True)
+        model = self.model
+        self.plot.redraw()
+        if outcome.status == "failed":
+            if self.store.model is model:
+                self.store.set_busy(False)
+            self._show_error(outcome.error)
+            return
+        done = model.steps_done - self._start_step
+        if done == 0:
+            self.status.setText("Stopped before the first step; the model is unchanged.")
+            if self.store.model is model:
+                self.store.set_busy(False)
+            return
+        where = f"; checkpoint: {self._checkpoint}" if self._checkpoint else ""
+        if outcome.status == "stopped":
+            message = (
+                f"Stopped at step {model.steps_done}; the model keeps the weights reached{where}."
+            )
+        else:
+            message = f"Finished {done} step(s){where}."
+        self.status.setText(message)
+        self.store.busy = False
+        self.store.set(model, f"trained in this viewer ({model.steps_done} steps)")
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Process Qt events until the current run has ended (for scripts and tests).
+
+        Returns
+        -------
+        bool
+            True when no run is in progress any more.
+        """
+        import time
+
+        from qtpy.QtWidgets import QApplication
+
+        end = time.perf_counter() + timeout
+        while self.running and time.perf_counter() < end:
+            QApplication.processEvents()
+            time.sleep(0.005)
+        return not self.running
+
+    # ------------------------------------------------------------------- files
+    def save_model(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Write the current model to a file (asks for the path when none is given).
+
+        Returns
+        -------
+        Path or None
+            The written file, or None when there was nothing to save or the
+            dialog was cancelled.
+        """
+        model = self.store.model if self.store.model is not None else self.model
+        if model is None:
+            self._show_error(PluginInputError("no model to save yet: train one first"))
+            return None
+        if self.running:
+            self._show_error(PluginInputError("training is running: stop it or wait, then save"))
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.pt", MODEL_FILTER)
+            if not path:
+                return None
+        try:
+            written = model.save(path)
+        except (OSError, *EXPECTED_ERRORS) as error:
+            self._show_error(error)
+            return None
+        notify_info(f"model saved to {written}")
+        self.status.setText(f"Saved {written}.")
+        return written
+
+    def load_model(self, path: str | os.PathLike | None = None) -> LazyUNet | None:
+        """Read a model file and make it this viewer's model (asks for the path when none).
+
+        Returns
+        -------
+        LazyUNet or None
+            The model, or None when the file could not be used or the dialog was cancelled.
+        """
+        if self.running:
+            self._show_error(PluginInputError("training is running: stop it before loading"))
+            return None
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load model", "", MODEL_FILTER)
+            if not path:
+                return None
+        try:
+            model = LazyUNet.load(path)
+        except (OSError, *EXPECTED_ERRORS) as error:
+            self._show_error(error)
+            return None
+        self.model = model
+        self.set_form(model.config)
+        self.continue_check.setChecked(True)
+        self.plot.set_history(model.history)
+        self.store.set(model, f"loaded from {path}")
+        self.status.setText(f"Loaded {Path(path).name}: {model!r}.")
+        return model
+
+    # ------------------------------------------------------------------ helpers
+    def _on_store_changed(self, store: Any) -> None:
+        self.continue_check.setEnabled(store.model is not None)
+        if store.model is None:
+            self.continue_check.setChecked(False)
+
+    def _show_error(self, error: BaseException | str | None) -> None:
+        text = notify_error(error if error is not None else "training failed")
+        self.status.setText(text)
+
+
+def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    return spin
