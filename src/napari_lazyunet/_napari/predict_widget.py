@@ -1,0 +1,534 @@
+"""Predict widget: run a model on image layers or a folder, in a cancellable worker.
+
+The model is the one trained or loaded in this viewer (from the viewer's
+:class:`~napari_lazyunet._napari.model_store.ModelStore`) or a model file.
+The input is one image layer, every image layer, or a folder of images
+(written to an output folder in the layout of ``lazyunet predict``:
+``OUT/{detection,segmentation,separation,instances}/NAME.tif``). Layers get
+Labels layers ``detection``, ``segmentation``, ``separation`` and
+``instances`` (and optionally probability Image layers) with the input's
+scale and translation; a second run updates them (found by metadata, see
+``prediction_layers.py``). Prediction runs in a napari thread worker; the
+layers are only touched in main-thread callbacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from napari.layers import Image
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.config import PredictConfig
+from napari_lazyunet.core.io import list_images, read_image, write_image, write_labels
+from napari_lazyunet.core.labels import LabelError
+from napari_lazyunet.core.predict import Prediction
+
+from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_warning
+from .layer_links import label_shape
+from .model_store import model_store
+from .prediction_layers import OUTPUT_ROLES, is_output_layer, show_prediction
+from .train_widget import MODEL_FILTER, device_choices
+from .workers import Job, Notice, Outcome
+
+__all__ = ["PredictWidget", "Target"]
+
+ALL_LAYERS = "All image layers"
+FOLDER = "Folder…"
+
+
+@dataclass
+class Target:
+    """One image to predict: a layer of the viewer or a file written to a folder.
+
+    Attributes
+    ----------
+    name : str
+        Shown in messages.
+    layer : napari.layers.Image or None
+        The input layer (results become layers).
+    path : Path or None
+        The input file (results are written under ``out``).
+    out : Path or None
+        Output folder for file inputs.
+    """
+
+    name: str
+    layer: Image | None = None
+    path: Path | None = None
+    out: Path | None = None
+
+    def read(self) -> np.ndarray:
+        """The image as a numpy array (computes lazy layer data)."""
+        if self.layer is not None:
+            return np.asarray(self.layer.data)
+        return read_image(self.path)
+
+
+@dataclass(frozen=True)
+class _Progress:
+    index: int
+    total: int
+    fraction: float
+    name: str
+
+
+@dataclass(frozen=True)
+class _Result:
+    target: Target
+    prediction: Prediction
+
+
+@dataclass(frozen=True)
+class _Written:
+    target: Target
+    files: list[Path]
+
+
+def write_prediction(prediction: Prediction, out: Path, stem: str,
+                     probabilities: bool = False) -> list[Path]:
+    """Write a prediction as ``out/<task>/<stem>.tif`` (the layout of ``lazyunet predict``).
+
+    Parameters
+    ----------
+    prediction : Prediction
+        The result.
+    out : Path
+        Output folder.
+    stem : str
+        File name without suffix.
+    probabilities : bool
+        Also write ``out/probabilities/<task>/<stem>.tif``.
+
+    Returns
+    -------
+    list of Path
+        The written files.
+    """
+    files = []
+    for role in OUTPUT_ROLES:
+        value = getattr(prediction, role)
+        if value is not None:
+            files.append(write_labels(out / role / f"{stem}.tif", value))
+    if probabilities:
+        for task, probs in prediction.probabilities.items():
+            files.append(write_image(out / "probabilities" / task / f"{stem}.tif", probs))
+    return files
+
+
+def _predict_all(model: LazyUNet, targets: list[Target], options: dict[str, Any],
+                 probabilities: bool) -> Iterator[Any]:
+    """Worker body: predict every target, yielding progress and results."""
+    for index, target in enumerate(targets):
+        try:
+            image = target.read()
+            result = None
+            for event in model.iter_predict(image, **options):
+                result = event.result
+                yield _Progress(index, len(targets), event.fraction, target.name)
+        except LabelError as error:
+            raise PluginInputError(f"{target.name}: {error}") from error
+        if target.out is not None:
+            yield _Written(target, write_prediction(result, target.out, target.path.stem,
+                                                    probabilities))
+        else:
+            yield _Result(target, result)
+
+
+class PredictWidget(QWidget):
+    """Dock widget that predicts detection, segmentation, separation and instances.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer.
+    parent : QWidget, optional
+        Parent widget.
+
+    Attributes
+    ----------
+    use_threads : bool
+        Predict in a napari thread worker (default); ``False`` runs inside :meth:`run`.
+    outputs : dict
+        Layers written by the last run, ``{image layer name: {role: layer}}``.
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.store = model_store(napari_viewer)
+        self.use_threads = True
+        self.job: Job | None = None
+        self.last_outcome: Outcome | None = None
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self._written: list[Path] = []
+        self._file_model: tuple[str, float, LazyUNet] | None = None
+        defaults = PredictConfig()
+
+        layout = QVBoxLayout(self)
+
+        model_box = QGroupBox("Model")
+        model_form = QFormLayout(model_box)
+        self.model_edit = QLineEdit()
+        self.model_edit.setPlaceholderText("empty: the model trained or loaded in this viewer")
+        browse_model = QPushButton("…")
+        browse_model.setMaximumWidth(30)
+        browse_model.clicked.connect(self._browse_model)
+        row = QHBoxLayout()
+        row.addWidget(self.model_edit)
+        row.addWidget(browse_model)
+        model_form.addRow("Model file", row)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        model_form.addRow(self.model_label)
+        layout.addWidget(model_box)
+
+        input_box = QGroupBox("Input and output")
+        input_form = QFormLayout(input_box)
+        self.input_combo = QComboBox()
+        self.input_combo.currentTextChanged.connect(self._update_folder_rows)
+        input_form.addRow("Input", self.input_combo)
+        self.in_folder_edit, in_row = _path_row(self, "Input folder")
+        self.out_folder_edit, out_row = _path_row(self, "Output folder")
+        self._in_row_label = QLabel("Input folder")
+        self._out_row_label = QLabel("Output folder")
+        input_form.addRow(self._in_row_label, in_row)
+        input_form.addRow(self._out_row_label, out_row)
+        self._folder_rows = [self._in_row_label, self._out_row_label, in_row, out_row]
+        self.probability_check = QCheckBox("also show probability layers")
+        input_form.addRow(self.probability_check)
+        layout.addWidget(input_box)
+
+        options_box = QGroupBox("Options")
+        form = QFormLayout(options_box)
+        self.tile_spin = QSpinBox()
+        self.tile_spin.setRange(16, 4096)
+        self.tile_spin.setSingleStep(16)
+        self.tile_spin.setValue(defaults.tile_size)
+        form.addRow("Tile size", self.tile_spin)
+        self.overlap_spin = QDoubleSpinBox()
+        self.overlap_spin.setRange(0.0, 0.9)
+        self.overlap_spin.setSingleStep(0.05)
+        self.overlap_spin.setValue(defaults.overlap)
+        form.addRow("Overlap", self.overlap_spin)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 256)
+        self.batch_spin.setValue(defaults.batch_size)
+        form.addRow("Tiles per batch", self.batch_spin)
+        self.min_size_spin = QSpinBox()
+        self.min_size_spin.setRange(0, 1_000_000)
+        self.min_size_spin.setValue(defaults.min_instance_size)
+        form.addRow("Min. instance size", self.min_size_spin)
+        self.device_combo = QComboBox()
+        for value, label, ok in device_choices():
+            self.device_combo.addItem(label, value)
+            if not ok:
+                self.device_combo.model().item(self.device_combo.count() - 1).setEnabled(False)
+        form.addRow("Device", self.device_combo)
+        layout.addWidget(options_box)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Predict")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        self.status = QLabel("Ready.")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self.viewer.layers.events.inserted.connect(self._refresh_inputs)
+        self.viewer.layers.events.removed.connect(self._refresh_inputs)
+        self.viewer.layers.events.moved.connect(self._refresh_inputs)
+        self.store.changed.connect(self._show_model)
+        self.model_edit.textChanged.connect(lambda *_: self._show_model())
+        self._refresh_inputs()
+        self._show_model()
+
+    # ------------------------------------------------------------------ inputs
+    def _image_layers(self) -> list[Image]:
+        return [
+            layer for layer in self.viewer.layers
+            if isinstance(layer, Image) and not is_output_layer(layer)
+        ]
+
+    def _refresh_inputs(self, *_: Any) -> None:
+        current = self.input_combo.currentText()
+        self.input_combo.blockSignals(True)
+        self.input_combo.clear()
+        names = [layer.name for layer in self._image_layers()]
+        self.input_combo.addItems(names + [ALL_LAYERS, FOLDER])
+        index = self.input_combo.findText(current)
+        if index < 0:
+            # A new image was added: select it; otherwise the first entry.
+            index = 0
+        self.input_combo.setCurrentIndex(index)
+        self.input_combo.blockSignals(False)
+        for layer in self._image_layers():
+            layer.events.name.disconnect(self._refresh_inputs)
+            layer.events.name.connect(self._refresh_inputs)
+        self._update_folder_rows()
+
+    def _update_folder_rows(self, *_: Any) -> None:
+        folder = self.input_combo.currentText() == FOLDER
+        for widget in self._folder_rows:
+            widget.setVisible(folder)
+
+    def set_input(self, choice: Image | str) -> None:
+        """Choose the input: an image layer, ``"all"`` or ``"folder"``."""
+        self._refresh_inputs()
+        text = {"all": ALL_LAYERS, "folder": FOLDER}.get(choice, choice)
+        if isinstance(choice, Image):
+            text = choice.name
+        index = self.input_combo.findText(text)
+        if index < 0:
+            raise ValueError(f"no input called {text!r}")
+        self.input_combo.setCurrentIndex(index)
+
+    def targets(self) -> list[Target]:
+        """What the current choice of input means: the images to predict.
+
+        Raises
+        ------
+        PluginInputError
+            No image layer, an unusable layer, or missing folders.
+        """
+        choice = self.input_combo.currentText()
+        if choice == FOLDER:
+            source = self.in_folder_edit.text().strip()
+            out = self.out_folder_edit.text().strip()
+            if not source or not out:
+                raise PluginInputError(
+                    "choose an input folder with images and an output folder for the results"
+                )
+            files = list_images(source)
+            if not files:
+                raise PluginInputError(f"no image file in {source}; use .tif, .png or .jpg files")
+            return [Target(path.name, path=path, out=Path(out)) for path in files]
+        layers = self._image_layers()
+        if not layers:
+            raise PluginInputError(
+                "no image layer: open an image (File > Open) or the demo sample "
+                "(File > Open Sample > napari-lazyunet), or choose a folder as input"
+            )
+        if choice != ALL_LAYERS:
+            layers = [layer for layer in layers if layer.name == choice]
+            if not layers:
+                raise PluginInputError(f"image layer {choice!r} is gone; pick another input")
+        for layer in layers:
+            label_shape(layer)  # refuses multiscale and 1D layers with a clear message
+        return [Target(layer.name, layer=layer) for layer in layers]
+
+    # ------------------------------------------------------------------- model
+    def current_model(self) -> LazyUNet:
+        """The model to predict with: the model file if given, else this viewer's model.
+
+        Raises
+        ------
+        PluginInputError, CheckpointError
+            No model yet, a training run is using it, or the file is unusable.
+        """
+        path = self.model_edit.text().strip()
+        if path:
+            if not Path(path).is_file():
+                raise PluginInputError(f"model file {path} does not exist; choose a .pt model file")
+            mtime = os.path.getmtime(path)
+            if self._file_model is None or self._file_model[:2] != (path, mtime):
+                self._file_model = (path, mtime, LazyUNet.load(path))
+            return self._file_model[2]
+        if self.store.model is None:
+            raise PluginInputError(
+                "no model yet: train one in the Train widget, load one there, "
+                "or choose a model file here"
+            )
+        if self.store.busy:
+            raise PluginInputError(
+                "the model is being trained: stop training or wait for it to finish"
+            )
+        return self.store.model
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", MODEL_FILTER)
+        if path:
+            self.model_edit.setText(path)
+
+    def _show_model(self, *_: Any) -> None:
+        path = self.model_edit.text().strip()
+        self.model_label.setText(f"model file: {path}" if path else self.store.describe())
+
+    def predict_options(self) -> dict[str, Any]:
+        """Fields of :class:`~napari_lazyunet.config.PredictConfig` set in the form."""
+        return {
+            "tile_size": self.tile_spin.value(),
+            "overlap": float(self.overlap_spin.value()),
+            "batch_size": self.batch_spin.value(),
+            "min_instance_size": self.min_size_spin.value(),
+            "device": self.device_combo.currentData(),
+        }
+
+    @staticmethod
+    def _check_channels(model: LazyUNet, target: Target) -> None:
+        layer = target.layer
+        if layer is None:
+            return
+        expected = model.config.model.in_channels
+        shape = layer.data.shape
+        if layer.rgb:
+            channels = int(shape[-1])
+        elif expected > 1 and len(shape) >= 3 and shape[-1] == expected:
+            channels = expected  # multichannel image shown as a stack, channels last
+        else:
+            channels = 1
+        try:
+            model.check_compatible(in_channels=channels)
+        except LabelError as error:
+            raise PluginInputError(f"image layer '{layer.name}': {error}") from error
+
+    # --------------------------------------------------------------------- run
+    @property
+    def running(self) -> bool:
+        """True while a prediction run is in progress."""
+        return self.job is not None and self.job.running
+
+    def run(self) -> bool:
+        """Predict the chosen input with the chosen model.
+
+        Returns
+        -------
+        bool
+            False when the inputs were refused (a notification says why).
+        """
+        if self.running:
+            return False
+        try:
+            model = self.current_model()
+            targets = self.targets()
+            for target in targets:
+                self._check_channels(model, target)
+            options = self.predict_options()
+            PredictConfig(**options)  # validate before starting the worker
+        except (OSError, *EXPECTED_ERRORS) as error:
+            self._show_error(error)
+            return False
+        self.outputs = {}
+        self._written = []
+        self._targets = targets
+        self.progress.setValue(0)
+        self.status.setText(f"Predicting {len(targets)} image(s)…")
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        generator = _predict_all(model, targets, options, self.probability_check.isChecked())
+        self.job = Job(generator, self._on_item, self._on_done, threaded=self.use_threads)
+        self.job.start()
+        return True
+
+    def cancel(self) -> None:
+        """Stop after the current batch of tiles; layers already written are kept."""
+        if self.running:
+            self.job.stop()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling…")
+
+    def _on_item(self, item: Any) -> None:
+        if isinstance(item, _Progress):
+            self.progress.setValue(int(1000 * (item.index + item.fraction) / item.total))
+            self.status.setText(f"Predicting {item.name} ({item.index + 1}/{item.total})…")
+        elif isinstance(item, _Result):
+            layer = item.target.layer
+            if layer is None or layer not in self.viewer.layers:
+                return  # the input layer was removed meanwhile
+            self.outputs[layer.name] = show_prediction(
+                self.viewer, layer, item.prediction,
+                probabilities=self.probability_check.isChecked(),
+            )
+        elif isinstance(item, _Written):
+            self._written.extend(item.files)
+        elif isinstance(item, Notice):
+            notify_warning(item.message)
+
+    def _on_done(self, outcome: Outcome) -> None:
+        self.job = None
+        self.last_outcome = outcome
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if outcome.status == "failed":
+            self._show_error(outcome.error)
+            return
+        n_done = len(self.outputs) + len({p.stem for p in self._written if "instances" in p.parts})
+        where = f" to {self.out_folder_edit.text().strip()}" if self._written else ""
+        if outcome.status == "stopped":
+            self.status.setText(
+                f"Cancelled after {n_done} of {len(self._targets)} image(s); "
+                "results so far are kept."
+            )
+            return
+        self.progress.setValue(1000)
+        counts = [
+            int(layers["instances"].data.max())
+            for layers in self.outputs.values() if "instances" in layers
+        ]
+        found = f": {sum(counts)} instance(s)" if counts else ""
+        self.status.setText(f"Predicted {n_done} image(s){where}{found}.")
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Process Qt events until the current run has ended (for scripts and tests)."""
+        import time
+
+        from qtpy.QtWidgets import QApplication
+
+        end = time.perf_counter() + timeout
+        while self.running and time.perf_counter() < end:
+            QApplication.processEvents()
+            time.sleep(0.005)
+        return not self.running
+
+    def _show_error(self, error: BaseException | str | None) -> None:
+        self.status.setText(notify_error(error if error is not None else "prediction failed"))
+
+
+def _path_row(parent: QWidget, title: str) -> tuple[QLineEdit, QWidget]:
+    edit = QLineEdit()
+    button = QPushButton("…")
+    button.setMaximumWidth(30)
+
+    def browse() -> None:
+        path = QFileDialog.getExistingDirectory(parent, title)
+        if path:
+            edit.setText(path)
+
+    button.clicked.connect(browse)
+    row = QWidget()
+    row_layout = QHBoxLayout(row)
+    row_layout.setContentsMargins(0, 0, 0, 0)
+    row_layout.addWidget(edit)
+    row_layout.addWidget(button)
+    return edit, row
