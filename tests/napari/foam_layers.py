@@ -1,0 +1,34 @@
+"""Helpers for the widget tests: the synthetic foam as linked napari layers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_lazyunet._napari.layer_links import link_label_layers, set_strong
+
+
+def add_foam_image(viewer, sample, index: int, *, strong: bool = False, name: str | None = None,
+                   scale=(1.0, 1.0), translate=(0.0, 0.0)):
+    """Add sample image ``index`` with its lazy labels as linked layers; return the image layer."""
+    image = viewer.add_image(
+        sample.images[index], name=name or f"foam {index}", scale=scale, translate=translate
+    )
+    layers = link_label_layers(viewer, image, sample.class_names)
+    layers["detection"].data = np.asarray(sample.detection[index], dtype=np.uint8)
+    layers["separation"].data = np.asarray(sample.separation[index], dtype=np.uint8)
+    if strong:
+        layers["segmentation"].data = np.asarray(sample.classes[index], dtype=np.uint8)
+        set_strong(image, 0, True)
+    return image
+
+
+def tiny_settings(widget, steps: int = 3) -> None:
+    """Set a Train widget's form to a network that trains in a fraction of a second."""
+    widget.base_spin.setValue(4)
+    widget.depth_spin.setValue(2)
+    widget.steps_spin.setValue(steps)
+    widget.batch_spin.setValue(2)
+    widget.patch_spin.setValue(32)
+    widget.validate_spin.setValue(2)
+    widget.device_combo.setCurrentIndex(widget.device_combo.findData("cpu"))
+    widget.threads_spin.setValue(1)

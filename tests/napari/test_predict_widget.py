@@ -1,0 +1,205 @@
+"""Predict widget with a real viewer: output layers, worker, cancel, folders, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from foam_layers import add_foam_image
+
+from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.core.synthetic import make_foam_sample
+
+pytestmark = pytest.mark.gui
+
+napari = pytest.importorskip("napari")
+
+from napari_lazyunet._napari.model_store import model_store  # noqa: E402
+from napari_lazyunet._napari.predict_widget import PredictWidget  # noqa: E402
+from napari_lazyunet._napari.prediction_layers import find_output_layer  # noqa: E402
+
+ROLES = ("detection", "segmentation", "separation", "instances")
+DTYPES = {"detection": np.uint8, "segmentation": np.uint8, "separation": np.uint8,
+          "instances": np.int32}
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_foam_sample(n_images=3, shape=(64, 64), seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(sample, tmp_path_factory):
+    """A tiny model trained for a few steps, and its file."""
+    model = LazyUNet(class_names=sample.class_names, base_channels=4, depth=2)
+    model.fit(sample.images[:2], detection=sample.detection[:2],
+              separation=sample.separation[:2], segmentation=[sample.classes[0], None],
+              steps=3, batch_size=2, patch_size=32, validate_every=0, device="cpu")
+    path = model.save(tmp_path_factory.mktemp("model") / "model.pt")
+    return model, path
+
+
+@pytest.fixture
+def notes():
+    from napari.utils.notifications import notification_manager
+
+    seen: list[tuple[str, str, str]] = []
+
+    def record(notification):
+        seen.append((str(notification.severity), str(notification.message),
+                     type(notification).__name__))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+def _errors(notes):
+    return [message for severity, message, kind in notes if severity == "error"]
+
+
+def _widget(viewer, tile=64):
+    widget = PredictWidget(viewer)
+    widget.use_threads = False
+    widget.tile_spin.setValue(tile)
+    widget.device_combo.setCurrentIndex(widget.device_combo.findData("cpu"))
+    return widget
+
+
+def test_predict_layer_adds_then_updates_outputs(make_napari_viewer, sample, trained):
+    model, _ = trained
+    viewer = make_napari_viewer()
+    image = add_foam_image(viewer, sample, 2, scale=(0.5, 2.0), translate=(10.0, -3.0))
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer)
+    widget.probability_check.setChecked(True)
+    widget.set_input(image)
+    n_layers = len(viewer.layers)
+
+    assert widget.run() is True
+    assert widget.last_outcome.status == "finished"
+    expected = model.predict(sample.images[2], tile_size=64, device="cpu")
+    for role in ROLES:
+        layer = find_output_layer(viewer, image, role)
+        assert isinstance(layer, napari.layers.Labels), role
+        assert layer.data.shape == (64, 64) and layer.data.dtype == DTYPES[role]
+        np.testing.assert_array_equal(layer.scale, (0.5, 2.0))
+        np.testing.assert_array_equal(layer.translate, (10.0, -3.0))
+        np.testing.assert_array_equal(layer.data, getattr(expected, role))
+    assert set(np.unique(viewer.layers["foam 2 predicted segmentation"].data)) <= {0, 1, 2}
+    assert viewer.layers["foam 2 instances"].data.max() >= 1
+    for task in ("detection", "segmentation", "separation"):
+        prob = find_output_layer(viewer, image, task, probability=True)
+        assert prob.data.dtype == np.float32 and prob.data.shape == (64, 64)
+        assert 0.0 <= prob.data.min() and prob.data.max() <= 1.0
+    assert len(viewer.layers) == n_layers + 7
+
+    # A second run updates the same layers, found by metadata even when renamed.
+    viewer.layers["foam 2 instances"].name = "my instances"
+    viewer.layers["my instances"].data = np.zeros((64, 64), np.int32)
+    assert widget.run()
+    assert len(viewer.layers) == n_layers + 7
+    np.testing.assert_array_equal(viewer.layers["my instances"].data, expected.instances)
+    # The painted lazy labels were left alone.
+    np.testing.assert_array_equal(viewer.layers["foam 2 detection"].data, sample.detection[2])
+
+
+def test_predict_all_layers_in_worker_with_a_stack(make_napari_viewer, qtbot, sample, trained):
+    model, _ = trained
+    viewer = make_napari_viewer()
+    flat = viewer.add_image(sample.images[0], name="flat")
+    stack = viewer.add_image(np.stack(sample.images[:2]), name="stack", scale=(3.0, 1.0, 1.0))
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer)
+    widget.use_threads = True
+    widget.set_input("all")
+
+    assert widget.run()
+    assert widget.running and not widget.run_button.isEnabled()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.last_outcome.status == "finished"
+    assert widget.progress.value() == 1000
+    inst = find_output_layer(viewer, stack, "instances")
+    assert inst.data.shape == (2, 64, 64) and inst.data.dtype == np.int32
+    np.testing.assert_array_equal(inst.scale, (3.0, 1.0, 1.0))
+    np.testing.assert_array_equal(
+        inst.data[1], model.predict(sample.images[1], tile_size=64, device="cpu").instances
+    )
+    assert find_output_layer(viewer, flat, "instances").data.shape == (64, 64)
+    assert "Predicted 2 image(s)" in widget.status.text()
+
+
+def test_cancel_keeps_finished_images(make_napari_viewer, qtbot, sample, trained):
+    model, _ = trained
+    viewer = make_napari_viewer()
+    big = viewer.add_image(np.tile(sample.images[0], (6, 4, 4)), name="big")  # 6 planes 256^2
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer, tile=32)
+    widget.use_threads = True
+    widget.batch_spin.setValue(1)
+    widget.set_input(big)
+
+    assert widget.run()
+    qtbot.waitUntil(lambda: widget.progress.value() > 0, timeout=60_000)
+    widget.cancel_button.click()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    assert widget.last_outcome.status == "stopped"
+    assert widget.progress.value() < 1000
+    assert find_output_layer(viewer, big, "instances") is None
+    assert "Cancelled" in widget.status.text()
+
+
+def test_predict_folder_with_model_file(make_napari_viewer, sample, trained, tmp_path):
+    model, path = trained
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for k in range(2):
+        tifffile.imwrite(source / f"img{k}.tif", sample.images[k])
+    viewer = make_napari_viewer()
+    widget = _widget(viewer)
+    widget.model_edit.setText(str(path))
+    widget.set_input("folder")
+    widget.in_folder_edit.setText(str(source))
+    widget.out_folder_edit.setText(str(out))
+
+    assert widget.run()
+    assert widget.last_outcome.status == "finished"
+    for k in range(2):
+        for role in ROLES:
+            written = tifffile.imread(out / role / f"img{k}.tif")
+            assert written.shape == (64, 64) and written.dtype == DTYPES[role]
+        expected = model.predict(sample.images[k], tile_size=64, device="cpu").instances
+        np.testing.assert_array_equal(tifffile.imread(out / "instances" / f"img{k}.tif"),
+                                      expected)
+    assert "Predicted 2 image(s)" in widget.status.text()
+    assert len(viewer.layers) == 0
+
+
+def test_predict_error_notifications(make_napari_viewer, sample, trained, tmp_path, notes):
+    model, _ = trained
+    viewer = make_napari_viewer()
+    widget = _widget(viewer)
+
+    assert widget.run() is False
+    assert "no model yet" in _errors(notes)[-1]
+
+    model_store(viewer).set(model, "trained in a test")
+    assert widget.run() is False
+    assert "no image layer" in _errors(notes)[-1]
+
+    rgb = viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="rgb", rgb=True)
+    widget.set_input(rgb)
+    assert widget.run() is False
+    assert "expects 1 channel(s) but the image has 3" in _errors(notes)[-1]
+
+    widget.model_edit.setText(str(tmp_path / "missing.pt"))
+    assert widget.run() is False
+    assert "does not exist" in _errors(notes)[-1]
+
+    model_store(viewer).set_busy(True)
+    widget.model_edit.setText("")
+    assert widget.run() is False
+    assert "being trained" in _errors(notes)[-1]
+
+    assert all(kind == "Notification" for severity, _, kind in notes if severity == "error")
+    assert len(viewer.layers) == 1

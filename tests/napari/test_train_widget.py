@@ -1,0 +1,208 @@
+"""Train widget with a real viewer: train, stop midway, save / load, error notifications."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from foam_layers import add_foam_image, tiny_settings
+
+from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.core.synthetic import make_foam_sample
+
+pytestmark = pytest.mark.gui
+
+napari = pytest.importorskip("napari")
+
+from napari_lazyunet._napari.model_store import model_store  # noqa: E402
+from napari_lazyunet._napari.train_widget import (  # noqa: E402
+    TrainWidget,
+    device_choices,
+    split_validation,
+)
+from napari_lazyunet._napari.workers import StallMeter  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_foam_sample(n_images=3, shape=(64, 64), seed=0)
+
+
+@pytest.fixture
+def notes():
+    """Notifications shown during the test: list of (severity, message, type name)."""
+    from napari.utils.notifications import notification_manager
+
+    seen: list[tuple[str, str, str]] = []
+
+    def record(notification):
+        seen.append((str(notification.severity), str(notification.message),
+                     type(notification).__name__))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+def _errors(notes):
+    return [message for severity, message, _ in notes if severity == "error"]
+
+
+def test_split_keeps_a_strong_image_for_training():
+    train, val = split_validation([True, False, False, False], 0.5, seed=3)
+    assert len(val) == 2 and 0 in train
+    assert sorted(train + val) == [0, 1, 2, 3]
+    assert split_validation([False, False], 0.0) == ([0, 1], [])
+
+
+def test_device_menu_lists_what_is_available():
+    choices = device_choices()
+    values = [value for value, _, _ in choices]
+    assert values[0] == "auto" and "cpu" in values and "mps" in values
+    assert any(value.startswith("cuda") for value in values)
+    assert all(ok for value, _, ok in choices if value in ("auto", "cpu"))
+
+
+def test_train_a_few_steps_with_validation(make_napari_viewer, sample, notes):
+    viewer = make_napari_viewer()
+    add_foam_image(viewer, sample, 0, strong=True)
+    add_foam_image(viewer, sample, 1)
+    widget = TrainWidget(viewer)
+    widget.use_threads = False
+    tiny_settings(widget, steps=4)
+    widget.validation_spin.setValue(0.5)
+
+    assert widget.start() is True
+    assert widget.last_outcome.status == "finished"
+    model = widget.model
+    assert model.steps_done == 4
+    assert model.class_names == ("bubble", "crystal")
+    assert model.config.model.base_channels == 4
+    assert model_store(viewer).model is model and not model_store(viewer).busy
+    steps, losses = widget.plot.series("loss")
+    assert steps == [1.0, 2.0, 3.0, 4.0] and all(np.isfinite(losses))
+    assert widget.plot.series("segmentation")[0] == steps
+    val_steps, _ = widget.plot.series("val_loss")
+    assert val_steps == [2.0, 4.0]  # validate every 2 steps on the held-out image
+    assert widget.progress.value() == 4
+    assert "Finished 4 step" in widget.status.text()
+    # The strong image stayed in training, so the validation set's lack of
+    # strong images is not reported as "no strong image".
+    assert not any("no strong image" in message for _, message, _ in notes)
+    assert not _errors(notes)
+
+
+def test_stop_midway_in_the_worker_keeps_the_checkpoint(make_napari_viewer, qtbot, sample,
+                                                        tmp_path):
+    viewer = make_napari_viewer()
+    add_foam_image(viewer, sample, 0, strong=True)
+    widget = TrainWidget(viewer)
+    tiny_settings(widget, steps=100_000)
+    widget.validation_spin.setValue(0.0)
+    checkpoint = tmp_path / "run.pt"
+    widget.checkpoint_edit.setText(str(checkpoint))
+    meter = StallMeter()
+    meter.start()
+
+    assert widget.start() is True
+    assert widget.running and not widget.start_button.isEnabled()
+    assert model_store(viewer).model is None  # published only when the run ends
+    qtbot.waitUntil(lambda: len(widget.plot.series("loss")[0]) >= 3, timeout=60_000)
+    widget.stop_button.click()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    meter.stop()
+
+    assert widget.last_outcome.status == "stopped"
+    model = widget.model
+    assert 3 <= model.steps_done < 100_000
+    assert checkpoint.is_file()
+    saved = LazyUNet.load(checkpoint)
+    assert saved.steps_done == model.steps_done
+    assert "Stopped at step" in widget.status.text() and str(checkpoint) in widget.status.text()
+    assert model_store(viewer).model is model
+    assert widget.start_button.isEnabled() and not widget.stop_button.isEnabled()
+    # Training ran off the GUI thread: the event loop kept ticking throughout.
+    print(f"\nlongest event-loop stall while training: {meter.max_gap_ms:.0f} ms")
+    assert len(meter.gaps_ms) > 10
+    assert meter.max_gap_ms < 1000
+
+
+def test_save_load_and_continue(make_napari_viewer, sample, tmp_path, notes):
+    viewer = make_napari_viewer()
+    add_foam_image(viewer, sample, 0, strong=True)
+    widget = TrainWidget(viewer)
+    widget.use_threads = False
+    tiny_settings(widget, steps=2)
+    widget.validation_spin.setValue(0.0)
+    assert widget.save_model(tmp_path / "none.pt") is None  # nothing trained yet
+    assert "no model to save" in _errors(notes)[-1]
+    assert widget.start()
+
+    path = widget.save_model(tmp_path / "model.pt")
+    assert path is not None and path.is_file()
+
+    other = make_napari_viewer()
+    add_foam_image(other, sample, 1)
+    second = TrainWidget(other)
+    second.use_threads = False
+    loaded = second.load_model(path)
+    assert loaded is not None and loaded.steps_done == 2
+    assert model_store(other).model is loaded
+    assert model_store(viewer).model is widget.model  # stores are per viewer
+    assert second.base_spin.value() == 4 and second.continue_check.isChecked()
+    assert second.plot.series("loss")[0] == [1.0, 2.0]  # history shown
+
+    tiny_settings(second, steps=2)
+    second.validation_spin.setValue(0.0)
+    assert second.start()
+    assert second.model is loaded and loaded.steps_done == 4
+    assert second.plot.series("loss")[0] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_error_notifications(make_napari_viewer, sample, tmp_path, notes):
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    widget.use_threads = False
+    tiny_settings(widget, steps=2)
+
+    # No image layer at all.
+    assert widget.start() is False
+    assert "no image layer" in _errors(notes)[-1]
+
+    # Labels of another shape than their image.
+    image = add_foam_image(viewer, sample, 0, strong=True)
+    widget.set_selected_layers([image])
+    viewer.layers["foam 0 detection"].data = np.zeros((32, 32), np.uint8)
+    assert widget.start() is False
+    assert "has shape (32, 32)" in _errors(notes)[-1]
+    viewer.layers["foam 0 detection"].data = sample.detection[0]
+
+    # A model trained for other classes cannot continue on these labels.
+    other = LazyUNet(class_names=("cell",), base_channels=4, depth=2)
+    model_store(viewer).set(other, "test")
+    widget.continue_check.setChecked(True)
+    assert widget.start() is False
+    assert "trained for classes ['cell']" in _errors(notes)[-1]
+    widget.continue_check.setChecked(False)
+
+    # An unreadable model file.
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    assert widget.load_model(bad) is None
+    assert str(bad) in _errors(notes)[-1]
+
+    # Every one of these was a plain message, never an error with a traceback.
+    assert all(kind == "Notification" for severity, _, kind in notes if severity == "error")
+    assert not widget.running
+
+
+def test_no_strong_image_warns_and_trains(make_napari_viewer, sample, notes):
+    viewer = make_napari_viewer()
+    add_foam_image(viewer, sample, 0)
+    widget = TrainWidget(viewer)
+    widget.use_threads = False
+    tiny_settings(widget, steps=1)
+    widget.validation_spin.setValue(0.0)
+    assert widget.start()
+    warnings = [message for severity, message, _ in notes if severity == "warning"]
+    assert any("no strong image" in message for message in warnings)
+    assert widget.last_outcome.status == "finished"
