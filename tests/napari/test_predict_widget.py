@@ -203,3 +203,36 @@ def test_predict_error_notifications(make_napari_viewer, sample, trained, tmp_pa
 
     assert all(kind == "Notification" for severity, _, kind in notes if severity == "error")
     assert len(viewer.layers) == 1
+
+
+def test_train_then_predict_on_the_plugin_sample(foam_viewer, qtbot):
+    """Through the manifest: dock both widgets, train on the sample stack, predict it."""
+    from plugin_helpers import PLUGIN
+
+    viewer = foam_viewer
+    _, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train")
+    _, predict = viewer.window.add_plugin_dock_widget(PLUGIN, "Predict")
+    assert [layer.name for layer in train.selected_layers()] == ["foam"]
+    train.use_threads = False
+    train.base_spin.setValue(4)
+    train.depth_spin.setValue(2)
+    train.steps_spin.setValue(2)
+    train.batch_spin.setValue(2)
+    train.patch_spin.setValue(32)
+    train.validation_spin.setValue(0.25)
+    train.device_combo.setCurrentIndex(train.device_combo.findData("cpu"))
+    assert train.start()
+    assert train.last_outcome.status == "finished"
+    assert "trained in this viewer (2 steps)" in predict.model_label.text()
+
+    image = viewer.layers["foam"]
+    predict.set_input(image)
+    predict.tile_spin.setValue(96)
+    assert predict.run()
+    qtbot.waitUntil(lambda: not predict.running, timeout=60_000)
+    instances = find_output_layer(viewer, image, "instances")
+    assert instances.data.shape == image.data.shape and instances.data.dtype == np.int32
+    # The plugin's own lazy-label layers are still the three linked ones.
+    from napari_lazyunet._napari.layer_links import linked_layers
+
+    assert sorted(linked_layers(viewer, image)) == ["detection", "segmentation", "separation"]
