@@ -151,7 +151,10 @@ def test_inputs_are_not_modified(one_disc):
     args = [rgb, detection, instances, foreground, background]
     copies = [a.copy() for a in args]
     refine_with_grabcut(
-        rgb, detection, instances=instances, sure_foreground=foreground,
+        rgb,
+        detection,
+        instances=instances,
+        sure_foreground=foreground,
         sure_background=background,
     )
     for before, after in zip(copies, args, strict=True):
