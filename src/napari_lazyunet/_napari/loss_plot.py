@@ -61,7 +61,7 @@ class LossPlot(QWidget):
         # log-scale, two-axes figure measured ~0.5 s on a busy 2-core machine,
         # this one a small fraction of that (see benchmarks/gui_responsiveness.py).
         self.figure = Figure(figsize=(4, 2.6), facecolor=background)
-        self.figure.subplots_adjust(left=0.14, right=0.97, top=0.96, bottom=0.16)
+        self.figure.subplots_adjust(left=0.12, right=0.97, top=0.96, bottom=0.2)
         self.canvas = FigureCanvasQTAgg(self.figure)
         # A fixed height: a canvas resize (e.g. when a status text above wraps
         # differently) would cost a full redraw.
@@ -131,8 +131,14 @@ class LossPlot(QWidget):
         self._dirty = True
 
     def add_event(self, event) -> None:
-        """Append a :class:`~napari_lazyunet.core.train.TrainEvent`."""
-        record = {"step": event.step, "loss": event.loss, **event.losses}
+        """Append a :class:`~napari_lazyunet.core.train.TrainEvent`.
+
+        A task with no labelled pixel in the step's batch (e.g. segmentation
+        when no patch came from a strong image) reports a loss of exactly 0;
+        such points are left out rather than drawn as a drop to zero.
+        """
+        losses = {task: value for task, value in event.losses.items() if value != 0.0}
+        record = {"step": event.step, "loss": event.loss, **losses}
         record.update(event.validation or {})
         self.add_record(record)
 
@@ -140,7 +146,9 @@ class LossPlot(QWidget):
         """Replace the curves by a model's training history (``LazyUNet.history``)."""
         self.clear()
         for record in history:
-            self.add_record(record)
+            kept = {k: v for k, v in record.items() if k not in TRAIN_SERIES or k == "loss"
+                    or v != 0.0}
+            self.add_record(kept)
         self.redraw()
 
     def set_range(self, first_step: float, last_step: float) -> None:

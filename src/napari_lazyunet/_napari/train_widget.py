@@ -50,6 +50,7 @@ from napari_lazyunet.core.devices import available_devices
 from napari_lazyunet.core.io import load_project
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
 from napari_lazyunet.core.train import TrainEvent
+from napari_lazyunet.demo import DemoSettings
 
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_info, notify_warning
 from .layer_links import collect_training_data, linked_layers
@@ -57,7 +58,7 @@ from .loss_plot import LossPlot
 from .model_store import model_store
 from .workers import Job, Notice, Outcome
 
-__all__ = ["TrainWidget", "TrainingSet", "split_validation", "device_choices"]
+__all__ = ["TrainWidget", "TrainingSet", "device_choices", "presets", "split_validation"]
 
 MODEL_FILTER = "napari-lazyunet model (*.pt);;All files (*)"
 
@@ -169,6 +170,41 @@ def device_choices() -> list[tuple[str, str, bool]]:
     return choices
 
 
+def presets() -> dict[str, dict[str, Any]]:
+    """Named settings for the form: the engine's defaults and a small CPU-sized network.
+
+    Returns
+    -------
+    dict
+        ``{name: {"base_channels", "depth", "steps", "batch_size", "patch_size",
+        "validate_every"}}``. ``"paper"`` is :class:`~napari_lazyunet.config.LazyUNetConfig`'s
+        defaults (the paper's, sized for a GPU); ``"quick"`` is the built-in demo's
+        :class:`~napari_lazyunet.demo.DemoSettings` (minutes on a laptop CPU).
+    """
+    paper = LazyUNetConfig()
+    quick = DemoSettings()
+    return {
+        "paper": {
+            "base_channels": paper.model.base_channels, "depth": paper.model.depth,
+            "steps": paper.train.steps, "batch_size": paper.train.batch_size,
+            "patch_size": paper.train.patch_size,
+            "validate_every": paper.train.validate_every,
+        },
+        "quick": {
+            "base_channels": quick.base_channels, "depth": quick.depth, "steps": quick.steps,
+            "batch_size": quick.batch_size, "patch_size": quick.patch_size,
+            "validate_every": max(quick.steps // 10, 1),
+        },
+    }
+
+
+PRESET_LABELS = {
+    "quick": "quick: small network, minutes on a CPU",
+    "paper": "paper: engine defaults, for a GPU",
+    "custom": "custom",
+}
+
+
 def _is_prediction_layer(layer: Any) -> bool:
     meta = getattr(layer, "metadata", {}).get("lazyunet")
     return isinstance(meta, dict) and ("prediction" in meta or "probability" in meta)
@@ -245,6 +281,13 @@ class TrainWidget(QWidget):
             "Fine-tune the model trained or loaded last in this viewer instead of a new one"
         )
         form.addRow(self.continue_check)
+        self.preset_combo = QComboBox()
+        for key, label in PRESET_LABELS.items():
+            self.preset_combo.addItem(label, key)
+        self.preset_combo.setToolTip(
+            "Fill the fields below; 'quick' is preselected when there is no GPU"
+        )
+        form.addRow("Preset", self.preset_combo)
         self.multitask_check = QCheckBox("multi-task U-Net (off: single-task baseline)")
         self.multitask_check.setChecked(defaults.model.multitask)
         form.addRow(self.multitask_check)
@@ -283,6 +326,18 @@ class TrainWidget(QWidget):
         self.checkpoint_edit.setPlaceholderText("optional: model file kept up to date")
         form.addRow("Checkpoint", self.checkpoint_edit)
         layout.addWidget(cfg_box)
+        self._preset_fields = {
+            "base_channels": self.base_spin, "depth": self.depth_spin,
+            "steps": self.steps_spin, "batch_size": self.batch_spin,
+            "patch_size": self.patch_spin, "validate_every": self.validate_spin,
+        }
+        gpu = any(name != "cpu" for name in available_devices())
+        self.apply_preset("paper" if gpu else "quick")
+        self.preset_combo.currentIndexChanged.connect(
+            lambda _: self.apply_preset(self.preset_combo.currentData())
+        )
+        for spin in self._preset_fields.values():
+            spin.valueChanged.connect(self._mark_custom)
 
         # ---- run
         buttons = QHBoxLayout()
@@ -456,6 +511,28 @@ class TrainWidget(QWidget):
             },
             train=self.train_options(),
         )
+
+    def apply_preset(self, name: str) -> None:
+        """Fill the form with a preset of :func:`presets` (``"custom"`` changes nothing)."""
+        values = presets().get(name)
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData(name))
+        self.preset_combo.blockSignals(False)
+        if values is None:
+            return
+        self._applying_preset = True
+        try:
+            for key, spin in self._preset_fields.items():
+                spin.setValue(values[key])
+        finally:
+            self._applying_preset = False
+
+    def _mark_custom(self, *_: Any) -> None:
+        if getattr(self, "_applying_preset", False):
+            return
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentIndex(self.preset_combo.findData("custom"))
+        self.preset_combo.blockSignals(False)
 
     def set_form(self, config: LazyUNetConfig) -> None:
         """Show a configuration (e.g. of a loaded model) in the form."""
