@@ -261,3 +261,20 @@ def test_loss_plot_skips_unlabelled_tasks_and_blits(qtbot):
     plot.redraw()
     assert plot.full_redraws == full + 1  # the loss left the axes: full redraw
     assert plot.ax.get_ylim()[1] >= 9.0
+
+
+def test_closing_the_widget_stops_training(make_napari_viewer, qtbot, sample, tmp_path):
+    viewer = make_napari_viewer()
+    add_foam_image(viewer, sample, 0, strong=True)
+    widget = TrainWidget(viewer)
+    tiny_settings(widget, steps=100_000)
+    widget.validation_spin.setValue(0.0)
+    checkpoint = tmp_path / "closed.pt"
+    widget.checkpoint_edit.setText(str(checkpoint))
+    assert widget.start()
+    job, model = widget.job, widget.model
+    qtbot.waitUntil(lambda: model.steps_done >= 2, timeout=60_000)
+    widget.deleteLater()
+    qtbot.waitUntil(lambda: not job.running, timeout=60_000)
+    assert job.stop_requested and model.steps_done < 100_000
+    assert LazyUNet.load(checkpoint).steps_done == model.steps_done

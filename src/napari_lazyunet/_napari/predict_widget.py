@@ -448,6 +448,7 @@ class PredictWidget(QWidget):
         self.cancel_button.setEnabled(True)
         generator = _predict_all(model, targets, options, self.probability_check.isChecked())
         self.job = Job(generator, self._on_item, self._on_done, threaded=self.use_threads)
+        self.job.stop_with(self)
         self.job.start()
         return True
 

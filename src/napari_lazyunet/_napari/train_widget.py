@@ -606,6 +606,7 @@ class TrainWidget(QWidget):
         if self.store.model is model:
             self.store.set_busy(True)
         self.job = Job(generator, self._on_item, self._on_done, threaded=self.use_threads)
+        self.job.stop_with(self)
         self.job.start()
         return True
 

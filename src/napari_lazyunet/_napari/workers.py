@@ -135,7 +135,20 @@ class Job:
         self._threaded = threaded
         self._stop = threading.Event()
         self._running = False
+        self._owner_gone = False
         self.worker = None
+
+    def stop_with(self, widget: Any) -> None:
+        """Stop the job when ``widget`` (a QObject) is destroyed, e.g. when its viewer closes.
+
+        The callbacks are not called any more after that; the engine
+        generator is still closed in the worker (writing its checkpoint).
+        """
+        widget.destroyed.connect(self._owner_destroyed)
+
+    def _owner_destroyed(self, *_: Any) -> None:
+        self._owner_gone = True
+        self.stop()
 
     @property
     def running(self) -> bool:
@@ -164,15 +177,20 @@ class Job:
             return (yield from _drain(self._generator, self._stop))
 
         worker = create_worker(work, _start_thread=False)
-        worker.yielded.connect(self._on_item)
+        worker.yielded.connect(self._deliver)
         worker.returned.connect(self._finish)
         self.worker = worker
         worker.start()
 
+    def _deliver(self, item: Any) -> None:
+        if not self._owner_gone:
+            self._on_item(item)
+
     def _finish(self, outcome: Outcome | None) -> None:
         self._running = False
         self.worker = None
-        self._on_done(outcome if outcome is not None else Outcome("stopped"))
+        if not self._owner_gone:
+            self._on_done(outcome if outcome is not None else Outcome("stopped"))
 
 
 def yield_from_sync(generator: Iterator[Any], on_item: Callable[[Any], object]) -> Any:
