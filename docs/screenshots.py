@@ -96,6 +96,47 @@ def refine_widget(viewer) -> None:
     viewer.layers.selection.active = layers["segmentation"]
 
 
+def _trained_model_file() -> Path:
+    """A model trained on the sample for the Train / Predict shots (trained once, then reused)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "foam-model.pt"
+
+
+@shot("train_widget.png")
+def train_widget(viewer) -> None:
+    """Train widget after a short run on the sample: loss per task and validation scores."""
+    widget = dock(viewer, "Train")
+    widget.use_threads = False  # deterministic scene; the GUI uses a thread worker
+    widget.base_spin.setValue(8)
+    widget.depth_spin.setValue(3)
+    widget.steps_spin.setValue(400)
+    widget.batch_spin.setValue(4)
+    widget.patch_spin.setValue(96)
+    widget.validate_spin.setValue(25)
+    widget.validation_spin.setValue(0.25)
+    widget.start()
+    widget.model.save(_trained_model_file())
+
+
+@shot("predict_widget.png")
+def predict_widget(viewer) -> None:
+    """Predict widget after predicting the sample stack with the model of the Train shot."""
+    if not _trained_model_file().is_file():
+        train_widget(viewer)
+    image, layers = linked(viewer)
+    for layer in layers.values():
+        layer.visible = False
+    widget = dock(viewer, "Predict")
+    widget.use_threads = False
+    widget.model_edit.setText(str(_trained_model_file()))
+    widget.set_input(image)
+    widget.tile_spin.setValue(192)
+    widget.run()
+    viewer.dims.set_current_step(0, 1)
+    viewer.layers.selection.active = viewer.layers["foam instances"]
+
+
 # ------------------------------------------------------------------------ runner
 def take(filename: str, out: Path) -> Path:
     """Open a fresh viewer with the sample, set the scene up and save the window."""
