@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-PACKAGES="xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libegl1 libdbus-1-3 libgl1 libfontconfig1"
+# Qt's xcb platform plugin (bundled with PyQt6) loads these at start-up.
+PACKAGES="xvfb xauth libegl1 libgl1 libdbus-1-3 libfontconfig1 libxkbcommon-x11-0 \
+libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
+libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1"
 missing=""
 for package in $PACKAGES; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
