@@ -4,9 +4,9 @@ import doctest
 
 import numpy as np
 import pytest
-from conftest import tiny_config
 
 import napari_lazyunet.api as api
+from conftest import tiny_config
 from napari_lazyunet.api import LazyUNet, make_labels
 from napari_lazyunet.core.labels import LabelError
 

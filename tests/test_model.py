@@ -54,7 +54,7 @@ def test_task_without_labels_gives_zero_gradient():
     targets = torch.full((2, 3, 32, 32), IGNORE, dtype=torch.long)
     targets[:, 0] = torch.randint(0, 3, (2, 32, 32))  # only detection labelled
     total, parts = multitask_loss(out, targets)
-    assert parts["segmentation"] == 0.0 and parts["separation"] == 0.0
+    assert set(parts) == {"detection"}  # unlabelled tasks are not reported as a zero loss
     total.backward()
     for name in ("separation_head", "segmentation_head"):
         grad = getattr(model, name).weight.grad

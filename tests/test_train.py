@@ -34,11 +34,11 @@ def _stripes_task(rng, n=4, size=48):
 def test_training_lowers_loss_and_beats_chance():
     rng = np.random.default_rng(1)
     images, det, seg = _stripes_task(rng)
-    config = tiny_config(steps=60, batch_size=4, patch_size=32, learning_rate=3e-3)
+    config = tiny_config(steps=60, batch_size=4, patch_size=32, learning_rate=1e-2)
     config = config.replace(model={"class_names": ("disc",)})
     model = LazyUNet(config)
     events = []
-    model.fit(images, detection=det, segmentation=[seg[0], None, None, None],
+    model.fit(images, detection=det, segmentation=[seg[0], seg[1], None, None],
               callback=events.append)
     losses = [e.loss for e in events]
     assert len(events) == 60 and events[-1].step == 60
@@ -110,3 +110,11 @@ def test_single_task_baseline_on_weak_labels(foam):
     result = model.predict(foam.images[3])
     assert result.detection is None and result.separation is None
     assert result.segmentation.shape == (64, 64)
+
+
+def test_weak_validation_set_does_not_warn(foam, recwarn):
+    model = LazyUNet(tiny_config(steps=1, validate_every=1))
+    val = (foam.images[2:3], make_labels(1, detection=foam.detection[2:3]))
+    model.fit(foam.images[:2], detection=foam.detection[:2], segmentation=[foam.classes[0], None],
+              validation=val)
+    assert not [w for w in recwarn if "no strong image" in str(w.message)]

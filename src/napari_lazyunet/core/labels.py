@@ -198,8 +198,9 @@ def validate_training_set(
     n_classes: int,
     in_channels: int,
     names: Sequence[str] | None = None,
+    warn_weak_only: bool = True,
 ) -> None:
-    """Validate every pair, then warn when no image is strong."""
+    """Validate every pair, then warn when no image is strong (unless ``warn_weak_only=False``)."""
     if len(images) == 0:
         raise LabelError("the training set is empty; give at least one labelled image")
     if len(images) != len(labels):
@@ -207,7 +208,7 @@ def validate_training_set(
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
     for image, lab, name in zip(images, labels, names, strict=True):
         validate_labels(image, lab, n_classes, in_channels, name)
-    if not any(lab.has_segmentation for lab in labels):
+    if warn_weak_only and not any(lab.has_segmentation for lab in labels):
         warnings.warn(
             "no strong image in the training set: segmentation learns from weak labels only. "
             "Refine a few images with GrabCut and mark them strong for exact boundaries.",

@@ -65,7 +65,9 @@ def multitask_loss(
     total : Tensor
         Scalar to back-propagate.
     parts : dict of float
-        Unweighted loss of each task present in ``outputs`` (for progress reports).
+        Unweighted loss of each task present in ``outputs`` that has labelled
+        pixels in this batch (for progress reports; a task without labels is
+        left out rather than reported as a misleading zero).
     """
     total = None
     parts: dict[str, float] = {}
@@ -77,7 +79,8 @@ def multitask_loss(
         if task == "separation":
             weight = torch.tensor([1.0, separation_positive_weight], device=logits.device)
         term = task_cross_entropy(logits, targets[:, index], weight)
-        parts[task] = float(term.detach())
+        if bool((targets[:, index] != IGNORE).any()):
+            parts[task] = float(term.detach())
         weighted = task_weights[index] * term
         total = weighted if total is None else total + weighted
     if total is None:

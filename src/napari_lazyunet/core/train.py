@@ -84,6 +84,7 @@ def prepare_set(
     labels: Sequence[ImageLabels],
     config: LazyUNetConfig,
     names: Sequence[str] | None = None,
+    warn_weak_only: bool = True,
 ) -> PreparedSet:
     """Validate a labelled set and turn it into normalised images and targets.
 
@@ -92,7 +93,9 @@ def prepare_set(
     labels baseline).
     """
     model_cfg = config.model
-    validate_training_set(images, labels, model_cfg.n_classes, model_cfg.in_channels, names)
+    validate_training_set(
+        images, labels, model_cfg.n_classes, model_cfg.in_channels, names, warn_weak_only
+    )
     prepared_images, targets = [], []
     for image, lab in zip(images, labels, strict=True):
         shape = spatial_shape(np.asarray(image), model_cfg.in_channels)
@@ -197,7 +200,10 @@ def iter_train(
     """
     tcfg = config.train
     prepared = prepare_set(images, labels, config, names)
-    val_set = prepare_set(*validation, config) if validation is not None else None
+    # A validation set without strong images is fine (it is scored by its loss).
+    val_set = (
+        prepare_set(*validation, config, warn_weak_only=False) if validation is not None else None
+    )
     if tcfg.num_threads:
         torch.set_num_threads(tcfg.num_threads)
     device = resolve_device(tcfg.device)
