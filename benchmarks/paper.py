@@ -303,7 +303,7 @@ def run_one(method: str, k: int, seed: int, data: Dataset, settings: dict, args)
         "seed": seed,
         "harness": settings,
         "config": config.to_dict(),
-        "git_commit": git_commit(),
+        "git_commit": args.git_commit,
         "machine": machine(device),
         "wall_seconds": {
             "labels": round(prep_seconds, 2), "train": round(train_seconds, 2),
@@ -331,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: the configuration's)")
     args = parser.parse_args(argv)
+    args.git_commit = git_commit()  # the code as it was when this process started
 
     settings = dict(CONFIGS[args.config][args.dataset])
     if args.steps:
