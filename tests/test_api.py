@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import napari_lazyunet.api as api
-from conftest import tiny_config
 from napari_lazyunet.api import LazyUNet, make_labels
 from napari_lazyunet.core.labels import LabelError
+from tiny import tiny_config
 
 
 def test_docstring_examples_run():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core import checkpoint as ckpt
 from napari_lazyunet.core.checkpoint import CheckpointError, load_checkpoint
+from tiny import tiny_config
 
 
 def test_round_trip_gives_identical_outputs(foam, tmp_path):

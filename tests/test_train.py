@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
 from napari_lazyunet.api import LazyUNet, make_labels
 from napari_lazyunet.core.checkpoint import load_checkpoint
 from napari_lazyunet.core.labels import LabelError
 from napari_lazyunet.core.metrics import dice
+from tiny import tiny_config
 
 
 def _stripes_task(rng, n=4, size=48):
