@@ -159,7 +159,9 @@ def training_inputs(method: str, data: Dataset, lazy: LazyLabels) -> tuple[dict,
             segmentation=lazy.segmentation, strong=lazy.strong,
         ), dict(multitask=True)
     if method == "b":
-        keep = [i for i, d in enumerate(lazy.detection) if d is not None]
+        # An image without objects has an empty detection layer, which the
+        # engine reads as "not labelled": such images carry nothing for (b).
+        keep = [i for i, d in enumerate(lazy.detection) if d is not None and d.any()]
         return dict(
             images=[images[i] for i in keep], detection=[lazy.detection[i] for i in keep],
         ), dict(multitask=False, baseline_target="detection")
