@@ -45,3 +45,12 @@ def test_refine_through_api_grows_a_disc():
     grown = result.instances > 0
     dice = 2 * (grown & disc).sum() / (grown.sum() + disc.sum())
     assert dice > 0.9 and set(np.unique(result.classes)) == {0, 1}
+
+
+def test_fit_takes_labels_objects_or_arrays_not_both(foam):
+    labels = make_labels(2, detection=foam.detection[:2], segmentation=[foam.classes[0], None])
+    model = LazyUNet(tiny_config(steps=1))
+    model.fit(foam.images[:2], labels=labels)
+    assert model.steps_done == 1
+    with pytest.raises(TypeError, match="not both"):
+        model.fit(foam.images[:2], detection=foam.detection[:2], labels=labels)

@@ -156,6 +156,7 @@ class LazyUNet:
         strong: Sequence[bool] | None = None,
         sparse: Sequence[bool] | None = None,
         *,
+        labels: Sequence[ImageLabels] | None = None,
         names: Sequence[str] | None = None,
         validation: tuple[Sequence[np.ndarray], Sequence[ImageLabels]] | None = None,
         checkpoint: str | os.PathLike | None = None,
@@ -169,7 +170,10 @@ class LazyUNet:
         if train_options:
             self.config = self.config.replace(train=train_options)
         images = _as_list(images)
-        labels = make_labels(len(images), detection, separation, segmentation, strong, sparse)
+        if labels is None:
+            labels = make_labels(len(images), detection, separation, segmentation, strong, sparse)
+        elif any(v is not None for v in (detection, separation, segmentation, strong, sparse)):
+            raise TypeError("give either labels=[ImageLabels, ...] or per-task arrays, not both")
         generator = _iter_train(
             self.network,
             self.config,
@@ -197,6 +201,7 @@ class LazyUNet:
         strong: Sequence[bool] | None = None,
         sparse: Sequence[bool] | None = None,
         *,
+        labels: Sequence[ImageLabels] | None = None,
         names: Sequence[str] | None = None,
         validation: tuple[Sequence[np.ndarray], Sequence[ImageLabels]] | None = None,
         checkpoint: str | os.PathLike | None = None,
@@ -219,6 +224,10 @@ class LazyUNet:
             Which segmentation masks are exact (default: those given).
         sparse : list of bool, optional
             Images whose unpainted detection pixels are unknown.
+        labels : list of ImageLabels, optional
+            All labels of each image in one object (as read by
+            :func:`~napari_lazyunet.core.io.load_project`), instead of the
+            per-task arguments above.
         names : list of str, optional
             Names for error messages.
         validation : (images, list of ImageLabels), optional
@@ -238,7 +247,8 @@ class LazyUNet:
         """
         generator = self.iter_fit(
             images, detection, separation, segmentation, strong, sparse,
-            names=names, validation=validation, checkpoint=checkpoint, **train_options,
+            labels=labels, names=names, validation=validation, checkpoint=checkpoint,
+            **train_options,
         )
         try:
             for event in generator:

@@ -71,7 +71,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     validation = None
     if val_idx:
         validation = ([project.images[i] for i in val_idx], [project.labels[i] for i in val_idx])
-    labels = [project.labels[i] for i in train_idx]
     print(
         f"training {model!r} on {len(train_idx)} image(s)"
         + (f", validating on {len(val_idx)}" if val_idx else "")
@@ -89,11 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         model.fit(
             [project.images[i] for i in train_idx],
-            [lab.detection for lab in labels],
-            [lab.separation for lab in labels],
-            [lab.segmentation for lab in labels],
-            strong=[lab.strong for lab in labels],
-            sparse=[not lab.detection_complete for lab in labels],
+            labels=[project.labels[i] for i in train_idx],
             names=[project.names[i] for i in train_idx],
             validation=validation,
             checkpoint=args.out,

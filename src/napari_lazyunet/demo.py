@@ -174,9 +174,7 @@ def run_demo(
                 progress(name, event.step, event.total_steps)
 
         if multitask:
-            model.fit(images, [lab.detection for lab in labels],
-                      [lab.separation for lab in labels],
-                      [lab.segmentation for lab in labels], callback=on_step)
+            model.fit(images, labels=labels, callback=on_step)
         else:
             # The baseline sees the same weak inner regions and nothing else; that it
             # has no strong image is the point of the comparison, not a mistake.
