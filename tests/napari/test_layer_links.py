@@ -97,7 +97,9 @@ def test_collect_training_data_one_entry_per_labelled_plane(viewer):
     assert first.detection_complete and not second.detection_complete
     np.testing.assert_array_equal(data.images[1], image.data[1])
     args = data.fit_arguments()
-    assert args["strong"] == [True, False] and args["sparse"] == [False, True]
+    assert args["images"] is data.images and args["names"] is data.names
+    assert [lab.strong for lab in args["labels"]] == [True, False]
+    assert [not lab.detection_complete for lab in args["labels"]] == [False, True]
 
 
 def test_collect_training_data_errors_say_what_to_do(viewer):

@@ -565,15 +565,7 @@ class TrainingData:
 
     def fit_arguments(self) -> dict[str, Any]:
         """Keyword arguments for :meth:`napari_lazyunet.api.LazyUNet.fit` / ``iter_fit``."""
-        return {
-            "images": self.images,
-            "detection": [lab.detection for lab in self.labels],
-            "separation": [lab.separation for lab in self.labels],
-            "segmentation": [lab.segmentation for lab in self.labels],
-            "strong": [lab.strong for lab in self.labels],
-            "sparse": [not lab.detection_complete for lab in self.labels],
-            "names": self.names,
-        }
+        return {"images": self.images, "labels": self.labels, "names": self.names}
 
 
 def _iter_planes(image_layer: Image) -> Iterator[int]:

@@ -100,18 +100,6 @@ class TrainingSet:
             self.in_channels,
         )
 
-    def fit_arguments(self) -> dict[str, Any]:
-        """Positional-by-name arguments of :meth:`LazyUNet.iter_fit`."""
-        return {
-            "images": self.images,
-            "detection": [lab.detection for lab in self.labels],
-            "separation": [lab.separation for lab in self.labels],
-            "segmentation": [lab.segmentation for lab in self.labels],
-            "strong": [lab.strong for lab in self.labels],
-            "sparse": [not lab.detection_complete for lab in self.labels],
-            "names": self.names,
-        }
-
 
 def split_validation(
     strong: Sequence[bool], fraction: float, seed: int = 0
@@ -574,7 +562,9 @@ class TrainWidget(QWidget):
                 val_set = data.subset(val_idx)
                 validation = (val_set.images, val_set.labels)
             generator = model.iter_fit(
-                **train_set.fit_arguments(),
+                train_set.images,
+                labels=train_set.labels,
+                names=train_set.names,
                 validation=validation,
                 checkpoint=checkpoint,
                 **options,
