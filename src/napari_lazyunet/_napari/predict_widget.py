@@ -49,8 +49,8 @@ from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_war
 from .layer_links import label_shape
 from .model_store import model_store
 from .prediction_layers import OUTPUT_ROLES, is_output_layer, show_prediction
-from .train_widget import MODEL_FILTER, device_choices
-from .workers import Job, Notice, Outcome
+from .train_widget import MODEL_FILTER, device_combo
+from .workers import Job, JobWidgetMixin, Notice, Outcome
 
 __all__ = ["PredictWidget", "Target"]
 
@@ -156,7 +156,7 @@ def _predict_all(model: LazyUNet, targets: list[Target], options: dict[str, Any]
             yield _Result(target, result)
 
 
-class PredictWidget(QWidget):
+class PredictWidget(JobWidgetMixin, QWidget):
     """Dock widget that predicts detection, segmentation, separation and instances.
 
     Parameters
@@ -240,11 +240,7 @@ class PredictWidget(QWidget):
         self.min_size_spin.setRange(0, 1_000_000)
         self.min_size_spin.setValue(defaults.min_instance_size)
         form.addRow("Min. instance size", self.min_size_spin)
-        self.device_combo = QComboBox()
-        for value, label, ok in device_choices():
-            self.device_combo.addItem(label, value)
-            if not ok:
-                self.device_combo.model().item(self.device_combo.count() - 1).setEnabled(False)
+        self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
         layout.addWidget(options_box)
 
@@ -414,11 +410,6 @@ class PredictWidget(QWidget):
             raise PluginInputError(f"image layer '{layer.name}': {error}") from error
 
     # --------------------------------------------------------------------- run
-    @property
-    def running(self) -> bool:
-        """True while a prediction run is in progress."""
-        return self.job is not None and self.job.running
-
     def run(self) -> bool:
         """Predict the chosen input with the chosen model.
 
@@ -447,9 +438,7 @@ class PredictWidget(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         generator = _predict_all(model, targets, options, self.probability_check.isChecked())
-        self.job = Job(generator, self._on_item, self._on_done, threaded=self.use_threads)
-        self.job.stop_with(self)
-        self.job.start()
+        self._start_job(generator)
         return True
 
     def cancel(self) -> None:
@@ -499,18 +488,6 @@ class PredictWidget(QWidget):
         ]
         found = f": {sum(counts)} instance(s)" if counts else ""
         self.status.setText(f"Predicted {n_done} image(s){where}{found}.")
-
-    def wait(self, timeout: float = 60.0) -> bool:
-        """Process Qt events until the current run has ended (for scripts and tests)."""
-        import time
-
-        from qtpy.QtWidgets import QApplication
-
-        end = time.perf_counter() + timeout
-        while self.running and time.perf_counter() < end:
-            QApplication.processEvents()
-            time.sleep(0.005)
-        return not self.running
 
     def _show_error(self, error: BaseException | str | None) -> None:
         self.status.setText(notify_error(error if error is not None else "prediction failed"))

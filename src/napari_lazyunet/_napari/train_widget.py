@@ -56,9 +56,11 @@ from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_inf
 from .layer_links import collect_training_data, linked_layers
 from .loss_plot import LossPlot
 from .model_store import model_store
-from .workers import Job, Notice, Outcome
+from .workers import Job, JobWidgetMixin, Notice, Outcome
 
-__all__ = ["TrainWidget", "TrainingSet", "device_choices", "presets", "split_validation"]
+__all__ = [
+    "TrainWidget", "TrainingSet", "device_choices", "device_combo", "presets", "split_validation",
+]
 
 MODEL_FILTER = "napari-lazyunet model (*.pt);;All files (*)"
 
@@ -186,6 +188,16 @@ def presets() -> dict[str, dict[str, Any]]:
     }
 
 
+def device_combo() -> QComboBox:
+    """A device menu with the entries of :func:`device_choices` (absent devices disabled)."""
+    combo = QComboBox()
+    for value, label, ok in device_choices():
+        combo.addItem(label, value)
+        if not ok:
+            combo.model().item(combo.count() - 1).setEnabled(False)
+    return combo
+
+
 PRESET_LABELS = {
     "quick": "quick: small network, minutes on a CPU",
     "paper": "paper: engine defaults, for a GPU",
@@ -198,7 +210,7 @@ def _is_prediction_layer(layer: Any) -> bool:
     return isinstance(meta, dict) and ("prediction" in meta or "probability" in meta)
 
 
-class TrainWidget(QWidget):
+class TrainWidget(JobWidgetMixin, QWidget):
     """Dock widget that trains a multi-task U-Net on the viewer's lazy labels.
 
     Parameters
@@ -297,12 +309,7 @@ class TrainWidget(QWidget):
         form.addRow("Learning rate", self.lr_spin)
         self.validate_spin = _spin(0, 1_000_000, defaults.train.validate_every)
         form.addRow("Validate every", self.validate_spin)
-        self.device_combo = QComboBox()
-        for value, label, ok in device_choices():
-            self.device_combo.addItem(label, value)
-            if not ok:
-                item = self.device_combo.model().item(self.device_combo.count() - 1)
-                item.setEnabled(False)
+        self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
         self.threads_spin = _spin(0, 1024, max(1, (os.cpu_count() or 2) - 1))
         self.threads_spin.setToolTip(
@@ -533,11 +540,6 @@ class TrainWidget(QWidget):
         self.validate_spin.setValue(config.train.validate_every)
 
     # --------------------------------------------------------------- training
-    @property
-    def running(self) -> bool:
-        """True while a training run is in progress."""
-        return self.job is not None and self.job.running
-
     def start(self) -> bool:
         """Start training with the form's settings.
 
@@ -595,9 +597,7 @@ class TrainWidget(QWidget):
         self.load_button.setEnabled(False)
         if self.store.model is model:
             self.store.set_busy(True)
-        self.job = Job(generator, self._on_item, self._on_done, threaded=self.use_threads)
-        self.job.stop_with(self)
-        self.job.start()
+        self._start_job(generator)
         return True
 
     def _model_for(self, data: TrainingSet) -> LazyUNet:
@@ -659,24 +659,6 @@ class TrainWidget(QWidget):
         self.status.setText(message)
         self.store.busy = False
         self.store.set(model, f"trained in this viewer ({model.steps_done} steps)")
-
-    def wait(self, timeout: float = 60.0) -> bool:
-        """Process Qt events until the current run has ended (for scripts and tests).
-
-        Returns
-        -------
-        bool
-            True when no run is in progress any more.
-        """
-        import time
-
-        from qtpy.QtWidgets import QApplication
-
-        end = time.perf_counter() + timeout
-        while self.running and time.perf_counter() < end:
-            QApplication.processEvents()
-            time.sleep(0.005)
-        return not self.running
 
     # ------------------------------------------------------------------- files
     def save_model(self, path: str | os.PathLike | None = None) -> Path | None:

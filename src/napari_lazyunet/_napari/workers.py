@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Job", "Notice", "Outcome", "StallMeter"]
+__all__ = ["Job", "JobWidgetMixin", "Notice", "Outcome", "StallMeter"]
 
 
 @dataclass(frozen=True)
@@ -191,6 +191,47 @@ class Job:
         self.worker = None
         if not self._owner_gone:
             self._on_done(outcome if outcome is not None else Outcome("stopped"))
+
+
+class JobWidgetMixin:
+    """What the Train and Predict widgets share: one :class:`Job` at a time.
+
+    The widget sets ``self.job = None`` and ``self.use_threads`` in its
+    ``__init__`` and defines ``_on_item(item)`` and ``_on_done(outcome)``
+    (``_on_done`` sets ``self.job = None``); list the mixin before ``QWidget``.
+    """
+
+    job: Job | None
+    use_threads: bool
+
+    @property
+    def running(self) -> bool:
+        """True while a run is in progress."""
+        return self.job is not None and self.job.running
+
+    def _start_job(self, generator: Iterator[Any]) -> None:
+        """Run ``generator`` as this widget's job; it stops when the widget is destroyed."""
+        self.job = Job(generator, self._on_item, self._on_done, threaded=self.use_threads)
+        self.job.stop_with(self)
+        self.job.start()
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Process Qt events until the current run has ended (for scripts and tests).
+
+        Returns
+        -------
+        bool
+            True when no run is in progress any more.
+        """
+        import time
+
+        from qtpy.QtWidgets import QApplication
+
+        end = time.perf_counter() + timeout
+        while self.running and time.perf_counter() < end:
+            QApplication.processEvents()
+            time.sleep(0.005)
+        return not self.running
 
 
 def yield_from_sync(generator: Iterator[Any], on_item: Callable[[Any], object]) -> Any:
