@@ -108,13 +108,8 @@ def train_widget(viewer) -> None:
     """Train widget after a short run on the sample: loss per task and validation scores."""
     widget = dock(viewer, "Train")
     widget.use_threads = False  # deterministic scene; the GUI uses a thread worker
-    widget.base_spin.setValue(8)
-    widget.depth_spin.setValue(3)
-    widget.steps_spin.setValue(400)
-    widget.batch_spin.setValue(4)
-    widget.patch_spin.setValue(96)
-    widget.validate_spin.setValue(25)
-    widget.validation_spin.setValue(0.25)
+    widget.set_fields(base_channels=8, depth=3, steps=400, batch_size=4, patch_size=96,
+                      validate_every=25, validation_share=0.25)
     widget.start()
     widget.model.save(_trained_model_file())
 

@@ -24,11 +24,5 @@ def add_foam_image(viewer, sample, index: int, *, strong: bool = False, name: st
 
 def tiny_settings(widget, steps: int = 3) -> None:
     """Set a Train widget's form to a network that trains in a fraction of a second."""
-    widget.base_spin.setValue(4)
-    widget.depth_spin.setValue(2)
-    widget.steps_spin.setValue(steps)
-    widget.batch_spin.setValue(2)
-    widget.patch_spin.setValue(32)
-    widget.validate_spin.setValue(2)
-    widget.device_combo.setCurrentIndex(widget.device_combo.findData("cpu"))
-    widget.threads_spin.setValue(1)
+    widget.set_fields(base_channels=4, depth=2, steps=steps, batch_size=2, patch_size=32,
+                      validate_every=2, device="cpu", num_threads=1)

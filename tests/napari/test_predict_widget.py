@@ -214,13 +214,8 @@ def test_train_then_predict_on_the_plugin_sample(foam_viewer, qtbot):
     _, predict = viewer.window.add_plugin_dock_widget(PLUGIN, "Predict")
     assert [layer.name for layer in train.selected_layers()] == ["foam"]
     train.use_threads = False
-    train.base_spin.setValue(4)
-    train.depth_spin.setValue(2)
-    train.steps_spin.setValue(2)
-    train.batch_spin.setValue(2)
-    train.patch_spin.setValue(32)
-    train.validation_spin.setValue(0.25)
-    train.device_combo.setCurrentIndex(train.device_combo.findData("cpu"))
+    train.set_fields(base_channels=4, depth=2, steps=2, batch_size=2, patch_size=32,
+                     validation_share=0.25, device="cpu")
     assert train.start()
     assert train.last_outcome.status == "finished"
     assert "trained in this viewer (2 steps)" in predict.model_label.text()

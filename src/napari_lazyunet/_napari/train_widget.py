@@ -517,10 +517,27 @@ class TrainWidget(JobWidgetMixin, QWidget):
             return
         self._applying_preset = True
         try:
-            for key, spin in self._preset_fields.items():
-                spin.setValue(values[key])
+            self.set_fields(**values)
         finally:
             self._applying_preset = False
+
+    def set_fields(self, **values: Any) -> None:
+        """Set form fields by name, e.g. ``set_fields(steps=100, device="cpu")``.
+
+        Names: the keys of :func:`presets`, ``learning_rate``, ``num_threads``,
+        ``device`` (a value of :func:`device_choices`) and ``validation_share``.
+        """
+        spins = {
+            **self._preset_fields, "learning_rate": self.lr_spin,
+            "num_threads": self.threads_spin, "validation_share": self.validation_spin,
+        }
+        for key, value in values.items():
+            if key == "device":
+                self.device_combo.setCurrentIndex(self.device_combo.findData(value))
+            elif key in spins:
+                spins[key].setValue(value)
+            else:
+                raise TypeError(f"unknown field {key!r}; known: {sorted(spins) + ['device']}")
 
     def _mark_custom(self, *_: Any) -> None:
         if getattr(self, "_applying_preset", False):
