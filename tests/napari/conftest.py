@@ -19,19 +19,40 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.gui)
 
 
-@pytest.fixture
-def notifications(monkeypatch):
-    """Every napari notification shown during the test, as ``(severity, message)``."""
+def _record_notifications(entry):
+    """Yield the list of ``entry(notification)`` for every napari notification shown meanwhile."""
     from napari.utils.notifications import notification_manager
 
-    shown: list[tuple[str, str]] = []
+    shown: list[tuple[str, ...]] = []
 
     def record(notification):
-        shown.append((str(notification.severity), str(notification.message)))
+        shown.append(entry(notification))
 
     notification_manager.notification_ready.connect(record)
     yield shown
     notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def notifications(monkeypatch):
+    """Every napari notification shown during the test, as ``(severity, message)``."""
+    yield from _record_notifications(lambda n: (str(n.severity), str(n.message)))
+
+
+@pytest.fixture
+def notes():
+    """Notifications shown during the test: list of (severity, message, type name)."""
+    yield from _record_notifications(
+        lambda n: (str(n.severity), str(n.message), type(n).__name__)
+    )
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """A small foam sample (three 64 x 64 images) for the widget tests of one module."""
+    from napari_lazyunet.core.synthetic import make_foam_sample
+
+    return make_foam_sample(n_images=3, shape=(64, 64), seed=0)
 
 
 @pytest.fixture

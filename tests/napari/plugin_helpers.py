@@ -7,9 +7,9 @@ import numpy as np
 PLUGIN = "napari-lazyunet"
 
 
-def errors(shown: list[tuple[str, str]]) -> list[str]:
-    """Messages of the error notifications."""
-    return [message for severity, message in shown if severity.lower() == "error"]
+def errors(shown: list[tuple[str, ...]]) -> list[str]:
+    """Messages of the error notifications (entries start with severity and message)."""
+    return [entry[1] for entry in shown if entry[0].lower() == "error"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:

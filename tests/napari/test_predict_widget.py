@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tifffile
 from foam_layers import add_foam_image
+from plugin_helpers import errors
 
 from napari_lazyunet.api import LazyUNet
-from napari_lazyunet.core.synthetic import make_foam_sample
 
 pytestmark = pytest.mark.gui
 
@@ -24,11 +24,6 @@ DTYPES = {"detection": np.uint8, "segmentation": np.uint8, "separation": np.uint
 
 
 @pytest.fixture(scope="module")
-def sample():
-    return make_foam_sample(n_images=3, shape=(64, 64), seed=0)
-
-
-@pytest.fixture(scope="module")
 def trained(sample, tmp_path_factory):
     """A tiny model trained for a few steps, and its file."""
     model = LazyUNet(class_names=sample.class_names, base_channels=4, depth=2)
@@ -37,25 +32,6 @@ def trained(sample, tmp_path_factory):
               steps=3, batch_size=2, patch_size=32, validate_every=0, device="cpu")
     path = model.save(tmp_path_factory.mktemp("model") / "model.pt")
     return model, path
-
-
-@pytest.fixture
-def notes():
-    from napari.utils.notifications import notification_manager
-
-    seen: list[tuple[str, str, str]] = []
-
-    def record(notification):
-        seen.append((str(notification.severity), str(notification.message),
-                     type(notification).__name__))
-
-    notification_manager.notification_ready.connect(record)
-    yield seen
-    notification_manager.notification_ready.disconnect(record)
-
-
-def _errors(notes):
-    return [message for severity, message, kind in notes if severity == "error"]
 
 
 def _widget(viewer, tile=64):
@@ -181,25 +157,25 @@ def test_predict_error_notifications(make_napari_viewer, sample, trained, tmp_pa
     widget = _widget(viewer)
 
     assert widget.run() is False
-    assert "no model yet" in _errors(notes)[-1]
+    assert "no model yet" in errors(notes)[-1]
 
     model_store(viewer).set(model, "trained in a test")
     assert widget.run() is False
-    assert "no image layer" in _errors(notes)[-1]
+    assert "no image layer" in errors(notes)[-1]
 
     rgb = viewer.add_image(np.zeros((64, 64, 3), np.uint8), name="rgb", rgb=True)
     widget.set_input(rgb)
     assert widget.run() is False
-    assert "expects 1 channel(s) but the image has 3" in _errors(notes)[-1]
+    assert "expects 1 channel(s) but the image has 3" in errors(notes)[-1]
 
     widget.model_edit.setText(str(tmp_path / "missing.pt"))
     assert widget.run() is False
-    assert "does not exist" in _errors(notes)[-1]
+    assert "does not exist" in errors(notes)[-1]
 
     model_store(viewer).set_busy(True)
     widget.model_edit.setText("")
     assert widget.run() is False
-    assert "being trained" in _errors(notes)[-1]
+    assert "being trained" in errors(notes)[-1]
 
     assert all(kind == "Notification" for severity, _, kind in notes if severity == "error")
     assert len(viewer.layers) == 1

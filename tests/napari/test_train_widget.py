@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from foam_layers import add_foam_image, tiny_settings
+from plugin_helpers import errors
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core.devices import available_devices
-from napari_lazyunet.core.synthetic import make_foam_sample
 
 pytestmark = pytest.mark.gui
 
@@ -23,29 +23,16 @@ from napari_lazyunet._napari.train_widget import (  # noqa: E402
 from napari_lazyunet._napari.workers import StallMeter  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return make_foam_sample(n_images=3, shape=(64, 64), seed=0)
-
-
-@pytest.fixture
-def notes():
-    """Notifications shown during the test: list of (severity, message, type name)."""
-    from napari.utils.notifications import notification_manager
-
-    seen: list[tuple[str, str, str]] = []
-
-    def record(notification):
-        seen.append((str(notification.severity), str(notification.message),
-                     type(notification).__name__))
-
-    notification_manager.notification_ready.connect(record)
-    yield seen
-    notification_manager.notification_ready.disconnect(record)
-
-
-def _errors(notes):
-    return [message for severity, message, _ in notes if severity == "error"]
+def _widget(viewer, steps, validation=0.0, *, threaded=False, checkpoint=None):
+    """A Train widget set to a tiny network; ``validation=None`` keeps the form's share."""
+    widget = TrainWidget(viewer)
+    widget.use_threads = threaded
+    tiny_settings(widget, steps=steps)
+    if validation is not None:
+        widget.validation_spin.setValue(validation)
+    if checkpoint is not None:
+        widget.checkpoint_edit.setText(str(checkpoint))
+    return widget
 
 
 def test_split_keeps_a_strong_image_for_training():
@@ -67,10 +54,7 @@ def test_train_a_few_steps_with_validation(make_napari_viewer, sample, notes):
     viewer = make_napari_viewer()
     add_foam_image(viewer, sample, 0, strong=True)
     add_foam_image(viewer, sample, 1)
-    widget = TrainWidget(viewer)
-    widget.use_threads = False
-    tiny_settings(widget, steps=4)
-    widget.validation_spin.setValue(0.5)
+    widget = _widget(viewer, steps=4, validation=0.5)
 
     assert widget.start() is True
     assert widget.last_outcome.status == "finished"
@@ -91,18 +75,15 @@ def test_train_a_few_steps_with_validation(make_napari_viewer, sample, notes):
     # The strong image stayed in training, so the validation set's lack of
     # strong images is not reported as "no strong image".
     assert not any("no strong image" in message for _, message, _ in notes)
-    assert not _errors(notes)
+    assert not errors(notes)
 
 
 def test_stop_midway_in_the_worker_keeps_the_checkpoint(make_napari_viewer, qtbot, sample,
                                                         tmp_path):
     viewer = make_napari_viewer()
     add_foam_image(viewer, sample, 0, strong=True)
-    widget = TrainWidget(viewer)
-    tiny_settings(widget, steps=100_000)
-    widget.validation_spin.setValue(0.0)
     checkpoint = tmp_path / "run.pt"
-    widget.checkpoint_edit.setText(str(checkpoint))
+    widget = _widget(viewer, steps=100_000, threaded=True, checkpoint=checkpoint)
     meter = StallMeter()
     meter.start()
 
@@ -136,12 +117,9 @@ def test_stop_midway_in_the_worker_keeps_the_checkpoint(make_napari_viewer, qtbo
 def test_save_load_and_continue(make_napari_viewer, sample, tmp_path, notes):
     viewer = make_napari_viewer()
     add_foam_image(viewer, sample, 0, strong=True)
-    widget = TrainWidget(viewer)
-    widget.use_threads = False
-    tiny_settings(widget, steps=2)
-    widget.validation_spin.setValue(0.0)
+    widget = _widget(viewer, steps=2)
     assert widget.save_model(tmp_path / "none.pt") is None  # nothing trained yet
-    assert "no model to save" in _errors(notes)[-1]
+    assert "no model to save" in errors(notes)[-1]
     assert widget.start()
 
     path = widget.save_model(tmp_path / "model.pt")
@@ -167,20 +145,18 @@ def test_save_load_and_continue(make_napari_viewer, sample, tmp_path, notes):
 
 def test_error_notifications(make_napari_viewer, sample, tmp_path, notes):
     viewer = make_napari_viewer()
-    widget = TrainWidget(viewer)
-    widget.use_threads = False
-    tiny_settings(widget, steps=2)
+    widget = _widget(viewer, steps=2, validation=None)
 
     # No image layer at all.
     assert widget.start() is False
-    assert "no image layer" in _errors(notes)[-1]
+    assert "no image layer" in errors(notes)[-1]
 
     # Labels of another shape than their image.
     image = add_foam_image(viewer, sample, 0, strong=True)
     widget.set_selected_layers([image])
     viewer.layers["foam 0 detection"].data = np.zeros((32, 32), np.uint8)
     assert widget.start() is False
-    assert "has shape (32, 32)" in _errors(notes)[-1]
+    assert "has shape (32, 32)" in errors(notes)[-1]
     viewer.layers["foam 0 detection"].data = sample.detection[0]
 
     # A model trained for other classes cannot continue on these labels.
@@ -188,14 +164,14 @@ def test_error_notifications(make_napari_viewer, sample, tmp_path, notes):
     model_store(viewer).set(other, "test")
     widget.continue_check.setChecked(True)
     assert widget.start() is False
-    assert "trained for classes ['cell']" in _errors(notes)[-1]
+    assert "trained for classes ['cell']" in errors(notes)[-1]
     widget.continue_check.setChecked(False)
 
     # An unreadable model file.
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
     assert widget.load_model(bad) is None
-    assert str(bad) in _errors(notes)[-1]
+    assert str(bad) in errors(notes)[-1]
 
     # Every one of these was a plain message, never an error with a traceback.
     assert all(kind == "Notification" for severity, _, kind in notes if severity == "error")
@@ -205,10 +181,7 @@ def test_error_notifications(make_napari_viewer, sample, tmp_path, notes):
 def test_no_strong_image_warns_and_trains(make_napari_viewer, sample, notes):
     viewer = make_napari_viewer()
     add_foam_image(viewer, sample, 0)
-    widget = TrainWidget(viewer)
-    widget.use_threads = False
-    tiny_settings(widget, steps=1)
-    widget.validation_spin.setValue(0.0)
+    widget = _widget(viewer, steps=1)
     assert widget.start()
     warnings = [message for severity, message, _ in notes if severity == "warning"]
     assert any("no strong image" in message for message in warnings)
@@ -266,11 +239,8 @@ def test_loss_plot_skips_unlabelled_tasks_and_blits(qtbot):
 def test_closing_the_widget_stops_training(make_napari_viewer, qtbot, sample, tmp_path):
     viewer = make_napari_viewer()
     add_foam_image(viewer, sample, 0, strong=True)
-    widget = TrainWidget(viewer)
-    tiny_settings(widget, steps=100_000)
-    widget.validation_spin.setValue(0.0)
     checkpoint = tmp_path / "closed.pt"
-    widget.checkpoint_edit.setText(str(checkpoint))
+    widget = _widget(viewer, steps=100_000, threaded=True, checkpoint=checkpoint)
     assert widget.start()
     job, model = widget.job, widget.model
     qtbot.waitUntil(lambda: model.steps_done >= 2, timeout=60_000)
