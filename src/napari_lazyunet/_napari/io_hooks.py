@@ -22,9 +22,8 @@ from napari_lazyunet.core.labels import ImageLabels
 from .layer_links import (
     LINK_KEY,
     ROLES,
-    colormap_dict,
     image_metadata,
-    labels_metadata,
+    labels_layer_data,
 )
 
 __all__ = ["get_reader", "read_project", "write_project"]
@@ -103,18 +102,7 @@ def _layers_for(
         data = _label_stack([getattr(lab, role) for lab in labels], tuple(shape))
         if not stacked:
             data = data[0]
-        layers.append(
-            (
-                data,
-                {
-                    "name": f"{layer_name} {role}",
-                    "metadata": labels_metadata(link, role),
-                    "colormap": colormap_dict(role, colors),
-                    "opacity": 0.6 if role == "segmentation" else 0.8,
-                },
-                "labels",
-            )
-        )
+        layers.append(labels_layer_data(data, f"{layer_name} {role}", link, role, colors))
     return layers
 
 

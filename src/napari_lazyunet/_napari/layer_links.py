@@ -56,6 +56,7 @@ __all__ = [
     "is_sparse",
     "is_strong",
     "label_shape",
+    "labels_layer_data",
     "link_id",
     "link_label_layers",
     "linked_image",
@@ -232,6 +233,27 @@ def colormap_dict(role: str, colors: Sequence[str]) -> dict[Any, Any]:
     if role == "detection":
         mapping[background_value(len(colors))] = BACKGROUND_COLOR
     return mapping
+
+
+def labels_opacity(role: str) -> float:
+    """Opacity of a new labels layer of ``role`` (the segmentation a little more see-through)."""
+    return 0.6 if role == "segmentation" else 0.8
+
+
+def labels_layer_data(
+    data: Any, name: str, link: str, role: str, colors: Sequence[str]
+) -> tuple[Any, dict[str, Any], str]:
+    """A labels layer linked to image ``link``, as a napari layer data tuple (for the hooks)."""
+    return (
+        data,
+        {
+            "name": name,
+            "metadata": labels_metadata(link, role),
+            "colormap": colormap_dict(role, colors),
+            "opacity": labels_opacity(role),
+        },
+        "labels",
+    )
 
 
 def apply_class_colors(viewer: Any, image_layer: Image) -> None:
@@ -441,7 +463,7 @@ def link_label_layers(
             scale=image_layer.scale,
             translate=image_layer.translate,
             metadata=labels_metadata(link, role),
-            opacity=0.6 if role == "segmentation" else 0.8,
+            opacity=labels_opacity(role),
             colormap=DirectLabelColormap(color_dict=colormap_dict(role, colors)),
         )
         viewer.add_layer(layer)

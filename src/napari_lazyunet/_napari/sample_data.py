@@ -10,7 +10,7 @@ import numpy as np
 
 from napari_lazyunet.core.synthetic import make_foam_sample
 
-from .layer_links import colormap_dict, image_metadata, labels_metadata
+from .layer_links import image_metadata, labels_layer_data
 
 __all__ = ["foam_layers", "foam_sample"]
 
@@ -69,18 +69,7 @@ def foam_layers(
         (image, {"name": "foam", "metadata": meta}, "image")
     ]
     for role, data in labels.items():
-        layers.append(
-            (
-                data,
-                {
-                    "name": f"foam {role}",
-                    "metadata": labels_metadata(link, role),
-                    "colormap": colormap_dict(role, colors),
-                    "opacity": 0.6 if role == "segmentation" else 0.8,
-                },
-                "labels",
-            )
-        )
+        layers.append(labels_layer_data(data, f"foam {role}", link, role, colors))
     return layers
 
 
