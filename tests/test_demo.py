@@ -18,6 +18,8 @@ def test_demo_writes_project_models_predictions_and_overlay(tmp_path):
     # the single-task model has no separation output
     assert not (tmp_path / "predictions" / "singletask" / "separation").exists()
     assert read_image(tmp_path / "overlay.png").shape[1] > 4 * 64
+    assert 0 <= multi.interface_precision <= 1 and 0 <= multi.interface_recall <= 1
+    assert single.interface_precision is None  # no separation output to score
     for scores in (multi, single):
         assert set(scores.dice) == {"bubble", "crystal"}
         assert 0 <= scores.instance_f1 <= 1 and 0 <= scores.aji <= 1
@@ -28,3 +30,4 @@ def test_demo_command_prints_both_models(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path), "--steps", "1", "-q"]) == 0
     out = capsys.readouterr().out
     assert "multi-task U-Net" in out and "single-task U-Net" in out and "instance F1" in out
+    assert "interface P/R" in out

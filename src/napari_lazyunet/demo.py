@@ -22,7 +22,12 @@ from .api import LazyUNet
 from .config import LazyUNetConfig, ModelConfig, PredictConfig, TrainConfig
 from .core.io import save_project, write_image, write_labels
 from .core.labels import ImageLabels, WeakLabelsOnlyWarning
-from .core.metrics import aggregated_jaccard_index, dice_per_class, instance_f1
+from .core.metrics import (
+    aggregated_jaccard_index,
+    dice_per_class,
+    instance_f1,
+    interface_precision_recall,
+)
 from .core.synthetic import make_foam_sample
 
 N_TRAIN, N_TEST, N_STRONG = 10, 4, 2
@@ -49,6 +54,8 @@ class DemoScores:
     dice: dict[str, float] = field(default_factory=dict)
     instance_f1: float = 0.0
     aji: float = 0.0
+    interface_precision: float | None = None
+    interface_recall: float | None = None
     train_seconds: float = 0.0
 
 
@@ -79,10 +86,13 @@ def demo_config(settings: DemoSettings, class_names, multitask: bool) -> LazyUNe
     )
 
 
-def _score(name, model, images, truth_classes, truth_instances, class_names, seconds):
+def _score(name, model, images, truth_classes, truth_instances, truth_interfaces, class_names,
+           seconds):
     dices = {c: [] for c in class_names}
-    f1s, ajis, predictions = [], [], []
-    for image, classes, instances in zip(images, truth_classes, truth_instances, strict=True):
+    f1s, ajis, interfaces, predictions = [], [], [], []
+    for image, classes, instances, interface in zip(
+        images, truth_classes, truth_instances, truth_interfaces, strict=True
+    ):
         result = model.predict(image)
         predictions.append(result)
         per_class = dice_per_class(result.segmentation, classes, len(class_names))
@@ -90,11 +100,17 @@ def _score(name, model, images, truth_classes, truth_instances, class_names, sec
             dices[c].append(per_class[k])
         f1s.append(instance_f1(result.instances, instances)["f1"])
         ajis.append(aggregated_jaccard_index(result.instances, instances))
+        if result.separation is not None:
+            interfaces.append(interface_precision_recall(result.separation > 0, interface > 0))
     scores = DemoScores(
         name=name,
         dice={c: float(np.mean(v)) for c, v in dices.items()},
         instance_f1=float(np.mean(f1s)),
         aji=float(np.mean(ajis)),
+        interface_precision=(
+            float(np.mean([i["precision"] for i in interfaces])) if interfaces else None
+        ),
+        interface_recall=float(np.mean([i["recall"] for i in interfaces])) if interfaces else None,
         train_seconds=seconds,
     )
     return scores, predictions
@@ -190,6 +206,7 @@ def run_demo(
             [sample.images[i] for i in test_idx],
             [sample.classes[i] for i in test_idx],
             [sample.instances[i] for i in test_idx],
+            [sample.separation[i] for i in test_idx],
             sample.class_names,
             seconds,
         )
@@ -218,10 +235,17 @@ def run_demo(
 def format_scores(scores: list[DemoScores]) -> str:
     """A plain-text table of the demo's scores."""
     class_names = list(scores[0].dice)
-    header = ["model"] + [f"Dice {c}" for c in class_names] + ["instance F1", "AJI", "train s"]
+    header = (["model"] + [f"Dice {c}" for c in class_names]
+              + ["instance F1", "AJI", "interface P/R", "train s"])
+
+    def interface(s: DemoScores) -> str:
+        if s.interface_precision is None:
+            return "-"  # the single-task network has no separation output
+        return f"{s.interface_precision:.2f}/{s.interface_recall:.2f}"
+
     rows = [
         [s.name] + [f"{s.dice[c]:.3f}" for c in class_names]
-        + [f"{s.instance_f1:.3f}", f"{s.aji:.3f}", f"{s.train_seconds:.0f}"]
+        + [f"{s.instance_f1:.3f}", f"{s.aji:.3f}", interface(s), f"{s.train_seconds:.0f}"]
         for s in scores
     ]
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
