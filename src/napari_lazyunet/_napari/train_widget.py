@@ -56,6 +56,7 @@ from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_inf
 from .layer_links import collect_training_data, linked_layers
 from .loss_plot import LossPlot
 from .model_store import model_store
+from .prediction_layers import is_output_layer
 from .workers import Job, JobWidgetMixin, Notice, Outcome
 
 __all__ = [
@@ -203,11 +204,6 @@ PRESET_LABELS = {
     "paper": "paper: engine defaults, for a GPU",
     "custom": "custom",
 }
-
-
-def _is_prediction_layer(layer: Any) -> bool:
-    meta = getattr(layer, "metadata", {}).get("lazyunet")
-    return isinstance(meta, dict) and ("prediction" in meta or "probability" in meta)
 
 
 class TrainWidget(JobWidgetMixin, QWidget):
@@ -374,7 +370,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
     def _image_layers(self) -> list[Image]:
         return [
             layer for layer in self.viewer.layers
-            if isinstance(layer, Image) and not _is_prediction_layer(layer)
+            if isinstance(layer, Image) and not is_output_layer(layer)
         ]
 
     def _refresh_layers(self, *_: Any) -> None:
