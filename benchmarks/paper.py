@@ -70,25 +70,27 @@ K_INDEPENDENT = {"b", "e"}
 CONFIGS: dict[str, dict[str, dict]] = {
     "cpu": {
         "glas": dict(
-            scale=0.25, base_channels=8, depth=4, steps=500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, tile_size=256, scribble=1, min_size_full=200,
-            device="cpu", mixed_precision=False, num_threads=2,
+            scale=0.25, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
+            learning_rate=1e-3, lr_schedule="cosine", strong_fraction=0.25, tile_size=256,
+            scribble=1, min_size_full=200, device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
-            scale=1.0, base_channels=8, depth=4, steps=500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, tile_size=256, scribble=2, min_size_full=10,
-            device="cpu", mixed_precision=False, num_threads=2,
+            scale=1.0, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
+            learning_rate=1e-3, lr_schedule="cosine", strong_fraction=0.25, tile_size=256,
+            scribble=2, min_size_full=10, device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
     "gpu": {
         "glas": dict(
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
-            learning_rate=2e-4, tile_size=512, scribble=3, min_size_full=200,
+            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25, tile_size=512,
+            scribble=3, min_size_full=200,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
-            learning_rate=2e-4, tile_size=512, scribble=2, min_size_full=10,
+            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25, tile_size=512,
+            scribble=2, min_size_full=10,
             device="auto", mixed_precision=True, num_threads=0,
         ),
     },
@@ -194,7 +196,8 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
         ),
         "train": dict(
             steps=steps or s["steps"], batch_size=s["batch_size"], patch_size=s["patch_size"],
-            learning_rate=s["learning_rate"], seed=seed, device=s["device"],
+            learning_rate=s["learning_rate"], lr_schedule=s["lr_schedule"],
+            strong_fraction=s["strong_fraction"], seed=seed, device=s["device"],
             validate_every=0, mixed_precision=s["mixed_precision"],
             num_threads=s["num_threads"], baseline_target=baseline_target,
         ),
@@ -212,7 +215,7 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     inter = total = 0
     per_image_dice, obj_dice, obj_haus, aji, touching = [], [], [], [], []
     counts = {"obj": [0, 0, 0], "inst": [0, 0, 0]}
-    iface_p, iface_r = [], []
+    iface = []
     has_sep = model.config.model.multitask
     for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
         pred = model.predict(image)
@@ -240,8 +243,7 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
                 pr = metrics.interface_precision_recall(
                     sep, interfaces(truth, full_scribble), tolerance=2
                 )
-                iface_p.append(pr["precision"])
-                iface_r.append(pr["recall"])
+                iface.append(pr)
 
     def f1_of(tp, fp, fn):
         return {
@@ -266,8 +268,18 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
         valid = [t for t in touching if not np.isnan(t)]
         out["touching_recognised"] = float(np.mean(valid)) if valid else None
         if has_sep:
-            out["interface_precision"] = float(np.mean(iface_p))
-            out["interface_recall"] = float(np.mean(iface_r))
+            # Pooled over the interface pixels of all images (an image with
+            # nothing predicted must not count as precision 1.0).
+            pooled = metrics.pool_interface_scores(iface)
+            out["interface_precision"] = pooled["precision"]
+            out["interface_recall"] = pooled["recall"]
+            out["interface_pixels"] = {
+                k: pooled[k] for k in ("n_pred", "pred_correct", "n_truth", "truth_found")
+            }
+            out["interface_precision_mean_per_image"] = float(
+                np.mean([r["precision"] for r in iface])
+            )
+            out["interface_recall_mean_per_image"] = float(np.mean([r["recall"] for r in iface]))
     return out
 
 
@@ -332,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the iterations")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: the configuration's)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override harness settings, e.g. strong_fraction=0.5 "
+                             "(results are marked partial)")
     args = parser.parse_args(argv)
     args.git_commit = git_commit()  # the code as it was when this process started
 
@@ -340,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         settings["steps"] = args.steps
     if args.threads is not None:
         settings["num_threads"] = args.threads
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in settings:
+            parser.error(f"--set {item}: unknown setting; known: {', '.join(settings)}")
+        kind = type(settings[key])
+        settings[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
     strong = args.strong or DEFAULT_STRONG[args.dataset]
     if settings["num_threads"]:
         torch.set_num_threads(settings["num_threads"])
@@ -364,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                     done_independent.add((method, seed))
                 tag = "all" if method in K_INDEPENDENT else f"k{k}"
                 name = f"{args.dataset}-{args.config}-{method}-{tag}-s{seed}.json"
-                if args.limit_test or args.limit_train or args.steps:
+                partial = bool(args.limit_test or args.limit_train or args.steps or args.set)
+                if partial:
                     name = name.replace(".json", "-partial.json")
                 path = out / name
                 if path.exists():
@@ -373,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 result = run_one(method, k, seed, data, settings, args)
                 result["wall_seconds"]["total"] = round(time.perf_counter() - t0, 2)
-                result["partial"] = bool(args.limit_test or args.limit_train or args.steps)
+                result["partial"] = partial
                 path.write_text(json.dumps(result, indent=1))
                 m = result["metrics"]
                 extra = (

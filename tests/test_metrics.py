@@ -17,6 +17,7 @@ from napari_lazyunet.core.metrics import (
     object_dice,
     object_f1,
     object_hausdorff,
+    pool_interface_scores,
     touching_objects_recognised,
 )
 
@@ -319,21 +320,40 @@ def test_interface_precision_recall_tolerance():
     assert result["precision"] == pytest.approx(10 / 11)
     assert result["recall"] == pytest.approx(1.0)
     assert result["f1"] == pytest.approx(20 / 21)
+    assert (result["n_pred"], result["pred_correct"]) == (11, 10)
+    assert (result["n_truth"], result["truth_found"]) == (10, 10)
     strict = interface_precision_recall(pred, truth, tolerance=1)
-    assert strict == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert (strict["precision"], strict["recall"], strict["f1"]) == (0.0, 0.0, 0.0)
 
 
 def test_interface_precision_recall_empty_conventions():
     empty = np.zeros((4, 4), bool)
     line = empty.copy()
     line[:, 1] = True
-    assert interface_precision_recall(empty, empty) == {
-        "precision": 1.0,
-        "recall": 1.0,
-        "f1": 1.0,
-    }
-    assert interface_precision_recall(empty, line) == {"precision": 1.0, "recall": 0.0, "f1": 0.0}
-    assert interface_precision_recall(line, empty) == {"precision": 0.0, "recall": 1.0, "f1": 0.0}
+    def scores(pred, truth):
+        result = interface_precision_recall(pred, truth)
+        return result["precision"], result["recall"], result["f1"]
+
+    assert scores(empty, empty) == (1.0, 1.0, 1.0)
+    assert scores(empty, line) == (1.0, 0.0, 0.0)
+    assert scores(line, empty) == (0.0, 1.0, 0.0)
+
+
+def test_pooled_interface_scores_count_pixels_not_images():
+    truth = np.zeros((10, 12), bool)
+    truth[:, 5] = True
+    good = interface_precision_recall(truth.copy(), truth)  # perfect, 10 px
+    nothing = interface_precision_recall(np.zeros_like(truth), truth)  # precision 1 by convention
+    stray = np.zeros_like(truth)
+    stray[:, 0] = True  # 10 wrong pixels on an image without interfaces
+    wrong = interface_precision_recall(stray, np.zeros_like(truth))
+    pooled = pool_interface_scores([good, nothing, wrong])
+    assert pooled["precision"] == pytest.approx(10 / 20)
+    assert pooled["recall"] == pytest.approx(10 / 20)
+    # The per-image mean would have said precision 2/3 and recall 2/3.
+    per_image = [good["precision"], nothing["precision"], wrong["precision"]]
+    assert np.mean(per_image) == pytest.approx(2 / 3)
+    assert pool_interface_scores([nothing])["precision"] == 1.0
 
 
 # ------------------------------------------------------------------ touching objects

@@ -118,3 +118,31 @@ def test_weak_validation_set_does_not_warn(foam, recwarn):
     model.fit(foam.images[:2], detection=foam.detection[:2], segmentation=[foam.classes[0], None],
               validation=val)
     assert not [w for w in recwarn if "no strong image" in str(w.message)]
+
+
+def test_cosine_schedule_warms_up_then_decays(foam):
+    from napari_lazyunet.core.train import learning_rate_factor
+
+    steps = 200
+    factors = [learning_rate_factor("cosine", done, steps) for done in range(steps)]
+    warmup = steps // 20
+    assert factors[0] == pytest.approx(1 / warmup)
+    assert max(factors) == pytest.approx(1.0)
+    assert int(np.argmax(factors)) == warmup - 1
+    assert all(a >= b for a, b in zip(factors[warmup:], factors[warmup + 1 :], strict=False))
+    assert factors[-1] < 0.02
+    assert learning_rate_factor("constant", 150, steps) == 1.0
+
+    model = LazyUNet(tiny_config(steps=20, learning_rate=1e-3, lr_schedule="cosine"))
+    model.fit(foam.images[:2], detection=foam.detection[:2], segmentation=[foam.classes[0], None])
+    rates = [record["lr"] for record in model.history]
+    assert rates[0] == pytest.approx(1e-3)  # one warm-up step at 20 steps
+    assert rates[-1] == pytest.approx(1e-3 * learning_rate_factor("cosine", 19, 20))
+    assert rates[-1] < 2e-5
+
+
+def test_unknown_schedule_is_a_config_error():
+    from napari_lazyunet.config import ConfigError
+
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        tiny_config(lr_schedule="linear")

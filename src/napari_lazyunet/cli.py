@@ -208,7 +208,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     seg_folder = Path(args.predictions) / "segmentation"
     sep_folder = Path(args.predictions) / "separation"
-    rows = []
+    rows, interface_counts = [], []
     for name in common:
         truth = read_image(truth_files[name]).astype(np.int64)
         pred = read_image(pred_files[name]).astype(np.int64)
@@ -235,9 +235,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             truth_interface = interface_scribbles(truth.astype(np.int32), distance=2)
             pr = metrics.interface_precision_recall(read_image(sep_files[0]) > 0, truth_interface)
             row["interface_precision"], row["interface_recall"] = pr["precision"], pr["recall"]
+            interface_counts.append(pr)
         rows.append(row)
     keys = [k for k in rows[0] if k != "image"]
     summary = {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
+    if interface_counts:
+        # Pixels pooled over all images: an image where nothing is predicted
+        # would otherwise count as a perfect precision.
+        pooled = metrics.pool_interface_scores(interface_counts)
+        summary["interface_precision"] = pooled["precision"]
+        summary["interface_recall"] = pooled["recall"]
     print(f"{len(rows)} image(s)")
     for key, value in summary.items():
         print(f"  {key:22s} {value:.4f}")

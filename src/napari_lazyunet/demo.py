@@ -27,6 +27,7 @@ from .core.metrics import (
     dice_per_class,
     instance_f1,
     interface_precision_recall,
+    pool_interface_scores,
 )
 from .core.synthetic import make_foam_sample
 
@@ -107,10 +108,8 @@ def _score(name, model, images, truth_classes, truth_instances, truth_interfaces
         dice={c: float(np.mean(v)) for c, v in dices.items()},
         instance_f1=float(np.mean(f1s)),
         aji=float(np.mean(ajis)),
-        interface_precision=(
-            float(np.mean([i["precision"] for i in interfaces])) if interfaces else None
-        ),
-        interface_recall=float(np.mean([i["recall"] for i in interfaces])) if interfaces else None,
+        interface_precision=pool_interface_scores(interfaces)["precision"] if interfaces else None,
+        interface_recall=pool_interface_scores(interfaces)["recall"] if interfaces else None,
         train_seconds=seconds,
     )
     return scores, predictions

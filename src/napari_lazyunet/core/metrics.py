@@ -24,6 +24,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "dice_per_class",
     "instance_f1",
     "interface_precision_recall",
+    "pool_interface_scores",
     "object_dice",
     "object_f1",
     "object_hausdorff",
@@ -576,6 +578,9 @@ def interface_precision_recall(
         they cannot get wrong: with nothing predicted precision is ``1.0``
         (no false positive), with nothing true recall is ``1.0`` (nothing
         missed); so both empty gives all ``1.0``, and one empty gives F1 0.
+        Also the pixel counts behind them, to pool over many images:
+        ``n_pred`` / ``pred_correct`` (predicted pixels, those near a true
+        interface) and ``n_truth`` / ``truth_found``.
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
@@ -584,20 +589,50 @@ def interface_precision_recall(
     _check_same_shape(p, t, "pred_interface and truth_interface")
     n_p = int(p.sum())
     n_t = int(t.sum())
-    if n_p == 0:
-        precision = 1.0
-    elif n_t == 0:
-        precision = 0.0
-    else:
-        precision = float(np.count_nonzero(ndi.distance_transform_edt(~t)[p] <= tolerance) / n_p)
-    if n_t == 0:
-        recall = 1.0
-    elif n_p == 0:
-        recall = 0.0
-    else:
-        recall = float(np.count_nonzero(ndi.distance_transform_edt(~p)[t] <= tolerance) / n_t)
+    pred_correct = truth_found = 0
+    if n_p and n_t:
+        pred_correct = int(np.count_nonzero(ndi.distance_transform_edt(~t)[p] <= tolerance))
+        truth_found = int(np.count_nonzero(ndi.distance_transform_edt(~p)[t] <= tolerance))
+    precision = 1.0 if n_p == 0 else pred_correct / n_p
+    recall = 1.0 if n_t == 0 else truth_found / n_t
     f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return {"precision": precision, "recall": recall, "f1": float(f1)}
+    return {
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "n_pred": n_p,
+        "pred_correct": pred_correct,
+        "n_truth": n_t,
+        "truth_found": truth_found,
+    }
+
+
+def pool_interface_scores(per_image: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Interface precision / recall pooled over the pixels of many images.
+
+    Averaging per-image scores lets images with nothing predicted (precision
+    1.0 by convention) or nothing true (recall 1.0) weigh as much as images
+    full of interfaces; pooling counts every interface pixel once.
+
+    Parameters
+    ----------
+    per_image : sequence of dict
+        Results of :func:`interface_precision_recall`.
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall``, ``f1`` and the summed counts, with the
+        same empty-set conventions as :func:`interface_precision_recall`.
+    """
+    totals = {
+        key: int(sum(r[key] for r in per_image))
+        for key in ("n_pred", "pred_correct", "n_truth", "truth_found")
+    }
+    precision = 1.0 if totals["n_pred"] == 0 else totals["pred_correct"] / totals["n_pred"]
+    recall = 1.0 if totals["n_truth"] == 0 else totals["truth_found"] / totals["n_truth"]
+    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1), **totals}
 
 
 def _touching_labels(labels: np.ndarray, distance: int) -> np.ndarray:

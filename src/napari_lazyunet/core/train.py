@@ -215,6 +215,9 @@ def iter_train(
     sampler = PatchSampler(prepared.images, prepared.targets, prepared.strong, tcfg, rng)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda done: learning_rate_factor(tcfg.lr_schedule, done, tcfg.steps)
+    )
     amp = tcfg.mixed_precision and device.type == "cuda"
     history = history if history is not None else []
     started = time.perf_counter()
@@ -243,7 +246,9 @@ def iter_train(
                 )
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            used_lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
+            scheduler.step()
             step += 1
             validation_scores = None
             last = step == end
@@ -252,7 +257,13 @@ def iter_train(
             ):
                 validation_scores = evaluate_set(model, val_set, config, device)
             loss_value = float(total.detach())
-            record = {"step": step, "loss": loss_value, **parts, **(validation_scores or {})}
+            record = {
+                "step": step,
+                "loss": loss_value,
+                "lr": used_lr,
+                **parts,
+                **(validation_scores or {}),
+            }
             history.append(record)
             written = None
             if last or (tcfg.checkpoint_every and step % tcfg.checkpoint_every == 0):
@@ -273,6 +284,24 @@ def iter_train(
         # keep what was learned.
         if not finished and step > start_step and history and math.isfinite(history[-1]["loss"]):
             write_checkpoint()
+
+
+def learning_rate_factor(schedule: str, done: int, steps: int) -> float:
+    """Multiplier of the base learning rate after ``done`` of ``steps`` steps.
+
+    ``constant``: 1. ``cosine``: linear warm-up over the first 5 % of the
+    steps (at most 100), then a half cosine from 1 down to 0.01 at the end.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule != "cosine":
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}")
+    warmup = min(100, max(1, steps // 20))
+    if done < warmup:
+        return (done + 1) / warmup
+    progress = min(1.0, (done - warmup) / max(1, steps - warmup))
+    floor = 0.01
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def train(
