@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.cli import main
 from napari_lazyunet.core.io import load_project, read_image, save_project, write_labels
 from napari_lazyunet.core.labels import ImageLabels
@@ -26,8 +27,9 @@ def test_train_predict_evaluate(project, foam, tmp_path, capsys):
     model = tmp_path / "model.pt"
     code = main(["train", str(project), "-o", str(model), "--steps", "3", "--batch-size", "2",
                  "--patch-size", "32", "--base-channels", "4", "--depth", "2", "--device", "cpu",
-                 "--val-fraction", "0.34", "-q"])
+                 "--val-fraction", "0.34", "--lr-schedule", "cosine", "-q"])
     assert code == 0 and model.is_file()
+    assert LazyUNet.load(model).config.train.lr_schedule == "cosine"
     assert "validating on 1" in capsys.readouterr().out
 
     out = tmp_path / "pred"

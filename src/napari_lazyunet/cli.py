@@ -54,7 +54,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_options[key] = getattr(args, key)
     train_options = {
         key: getattr(args, key)
-        for key in ("steps", "batch_size", "patch_size", "learning_rate", "device", "seed")
+        for key in (
+            "steps", "batch_size", "patch_size", "learning_rate", "lr_schedule", "device", "seed"
+        )
         if getattr(args, key) is not None
     }
     config = config.replace(model=model_options, train=train_options)
@@ -293,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--patch-size", type=int)
     p.add_argument("--learning-rate", type=float)
+    p.add_argument(
+        "--lr-schedule", choices=("constant", "cosine"),
+        help="constant rate (default) or warm-up then cosine decay to 1%%",
+    )
     p.add_argument("--base-channels", type=int, help="network width (paper: 64)")
     p.add_argument("--depth", type=int, help="poolings in the encoder (paper: 4)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
