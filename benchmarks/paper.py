@@ -12,7 +12,8 @@ Methods (same harness, same iteration budget):
 
 ``b`` and ``e`` do not depend on ``k`` and run once per seed. Every run
 writes one JSON file (config, seed, git commit, machine, wall times, every
-metric) to ``--out``; a run whose file exists is skipped, so an interrupted
+metric) and the trained model (same name, ``.pt``) to ``--out``; a run whose
+JSON file exists is skipped, so an interrupted
 table resumes where it stopped. ``benchmarks/report.py`` turns the files
 into the tables and the plot of docs/benchmarks.md.
 
@@ -284,7 +285,9 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
 
 
 # ------------------------------------------------------------------------- runs
-def run_one(method: str, k: int, seed: int, data: Dataset, settings: dict, args) -> dict:
+def run_one(
+    method: str, k: int, seed: int, data: Dataset, settings: dict, args
+) -> tuple[dict, LazyUNet]:
     n_train = len(data.train.images)
     lazy = simulate(data.train.instances, k, seed, settings["scribble"])
     t0 = time.perf_counter()
@@ -304,7 +307,7 @@ def run_one(method: str, k: int, seed: int, data: Dataset, settings: dict, args)
     eval_seconds = time.perf_counter() - t0
     device = str(resolve_device(config.train.device))
     history = model.history
-    return {
+    result = {
         "dataset": data.name,
         "test_split": data.test_name,
         "config_name": args.config,
@@ -326,6 +329,7 @@ def run_one(method: str, k: int, seed: int, data: Dataset, settings: dict, args)
         "final_loss": float(np.mean([h["loss"] for h in history[-20:]])) if history else None,
         "metrics": scores,
     }
+    return result, model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,9 +397,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"skip {name} (exists)", flush=True)
                     continue
                 t0 = time.perf_counter()
-                result = run_one(method, k, seed, data, settings, args)
+                result, model = run_one(method, k, seed, data, settings, args)
                 result["wall_seconds"]["total"] = round(time.perf_counter() - t0, 2)
                 result["partial"] = partial
+                # The trained model beside its scores, to evaluate on other images
+                # (``lazyunet predict``); GlaS models expect quarter-size images
+                # in the cpu configuration.
+                model.save(path.with_suffix(".pt"))
                 path.write_text(json.dumps(result, indent=1))
                 m = result["metrics"]
                 extra = (
