@@ -116,12 +116,14 @@ def _natural_key(name: str):
 
 def load_dataset(
     data_dir: str | Path, dataset: str, scale: float = 1.0, limit_test: int | None = None,
-    limit_train: int | None = None,
+    limit_train: int | None = None, test_split: str | None = None,
 ) -> Dataset:
     """Load GlaS (train / testA) or BBBC039 (train / val) at ``scale``.
 
     ``data_dir`` is the folder holding ``glas/`` and ``bbbc039/`` (or the
-    dataset folder itself).
+    dataset folder itself). ``test_split`` scores another split instead: a
+    GlaS file-name prefix (``testB`` for ``testB_*.png``) or a BBBC039
+    ``splits.csv`` split (``test``).
     """
     root = Path(data_dir)
     folder = root if (root / "images").is_dir() else root / dataset
@@ -130,16 +132,18 @@ def load_dataset(
     if dataset == "glas":
         stems = sorted((p.stem for p in (folder / "images").glob("*.png")), key=_natural_key)
         train = [s for s in stems if s.startswith("train_")]
-        test = [s for s in stems if s.startswith("testA_")]
-        test_name, channels, classes = "testA", 3, ("gland",)
+        test_name, channels, classes = test_split or "testA", 3, ("gland",)
+        test = [s for s in stems if s.startswith(f"{test_name}_")]
     elif dataset == "bbbc039":
         with open(folder / "splits.csv", newline="") as handle:
             rows = list(csv.DictReader(handle))
         train = sorted(r["name"] for r in rows if r["split"] == "train")
-        test = sorted(r["name"] for r in rows if r["split"] == "val")
-        test_name, channels, classes = "val", 1, ("nucleus",)
+        test_name, channels, classes = test_split or "val", 1, ("nucleus",)
+        test = sorted(r["name"] for r in rows if r["split"] == test_name)
     else:
         raise ValueError(f"unknown dataset {dataset!r}; use glas or bbbc039")
+    if not test:
+        raise FileNotFoundError(f"no {dataset} image of split {test_name!r} in {folder}")
     if limit_train:
         train = train[:limit_train]
     if limit_test:

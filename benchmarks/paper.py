@@ -332,6 +332,26 @@ def run_one(
     return result, model
 
 
+def score_saved(path: Path, data: Dataset, settings: dict) -> None:
+    """Score the model saved by an earlier run on ``data.test`` (no training)."""
+    model_path = path.with_suffix(".pt")
+    if not model_path.exists():
+        print(f"skip {path.name} (no saved model {model_path.name})", flush=True)
+        return
+    run = json.loads(path.read_text()) if path.exists() else {}
+    model = LazyUNet.load(model_path)
+    t0 = time.perf_counter()
+    scores = evaluate(model, data, settings)
+    target = path.parent / f"scores-{data.test_name}" / path.name
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps({
+        "model": str(model_path), "test_split": data.test_name,
+        "run": {key: run.get(key) for key in ("dataset", "method", "k", "seed", "git_commit")},
+        "evaluate_seconds": round(time.perf_counter() - t0, 2), "metrics": scores,
+    }, indent=1))
+    print(f"{target}: dice {scores['pixel_dice'][data.class_names[0]]:.3f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True, help="folder holding glas/ and bbbc039/")
@@ -348,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the iterations")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: the configuration's)")
+    parser.add_argument("--test-split", default=None,
+                        help="score on this split instead (GlaS: testB, BBBC039: test)")
+    parser.add_argument("--score-saved", action="store_true",
+                        help="train nothing: score the models saved in --out on --test-split, "
+                             "writing scores-<split>/<run>.json there")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override harness settings, e.g. strong_fraction=0.5 "
                              "(results are marked partial)")
@@ -372,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data = load_dataset(
-        args.data_dir, args.dataset, settings["scale"], args.limit_test, args.limit_train
+        args.data_dir, args.dataset, settings["scale"], args.limit_test, args.limit_train,
+        args.test_split,
     )
     n_train = len(data.train.images)
     print(f"loaded {args.dataset}: {n_train} train, {len(data.test.images)} {data.test_name} "
@@ -389,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
                     done_independent.add((method, seed))
                 tag = "all" if method in K_INDEPENDENT else f"k{k}"
                 name = f"{args.dataset}-{args.config}-{method}-{tag}-s{seed}.json"
+                if args.score_saved:  # the models of full runs, on any subset of images
+                    score_saved(out / name, data, settings)
+                    continue
                 partial = bool(args.limit_test or args.limit_train or args.steps or args.set)
                 if partial:
                     name = name.replace(".json", "-partial.json")
