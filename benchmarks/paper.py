@@ -397,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data = load_dataset(
-        args.data_dir, args.dataset, settings["scale"], args.limit_test, args.limit_train,
+        # Scoring saved models reads no training image beyond the first.
+        args.data_dir, args.dataset, settings["scale"], args.limit_test,
+        1 if args.score_saved else args.limit_train,
         args.test_split,
     )
     n_train = len(data.train.images)
@@ -407,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     done_independent: set[tuple[str, int]] = set()
     for seed in args.seeds:
         for k in strong:
-            k = min(k, n_train)
+            k = k if args.score_saved else min(k, n_train)
             for method in args.methods:
                 if method in K_INDEPENDENT:
                     if (method, seed) in done_independent:
