@@ -72,12 +72,12 @@ CONFIGS: dict[str, dict[str, dict]] = {
     "cpu": {
         "glas": dict(
             scale=0.25, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, lr_schedule="cosine", strong_fraction=0.25, tile_size=256,
+            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25, tile_size=256,
             scribble=1, min_size_full=200, device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, lr_schedule="cosine", strong_fraction=0.25, tile_size=256,
+            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25, tile_size=256,
             scribble=2, min_size_full=10, device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
