@@ -146,3 +146,40 @@ def test_unknown_schedule_is_a_config_error():
 
     with pytest.raises(ConfigError, match="lr_schedule"):
         tiny_config(lr_schedule="linear")
+
+
+def test_batchnorm_recalibration_averages_fresh_batches(foam):
+    from napari_lazyunet.core.data import PatchSampler
+    from napari_lazyunet.core.train import prepare_set, recalibrate_batchnorm
+
+    model = LazyUNet(tiny_config())
+    config = model.config
+    labels = make_labels(2, detection=foam.detection[:2], segmentation=[foam.classes[0], None])
+    prepared = prepare_set(foam.images[:2], labels, config)
+    network = model.network
+    first_norm = next(m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    first_norm.running_mean.fill_(123.0)  # stale statistics, far from the data
+    weights = {
+        k: v.clone() for k, v in network.state_dict().items()
+        if "running" not in k and "num_batches" not in k
+    }
+    seen = []
+    hook = first_norm.register_forward_hook(
+        lambda module, inputs, output: seen.append(inputs[0].mean(dim=(0, 2, 3)))
+    )
+
+    def sampler():
+        rng = np.random.default_rng(5)
+        return PatchSampler(prepared.images, prepared.targets, prepared.strong, config.train, rng)
+
+    recalibrate_batchnorm(network, sampler(), torch.device("cpu"), batches=3)
+    hook.remove()
+    assert len(seen) == 3 and not network.training
+    torch.testing.assert_close(first_norm.running_mean, torch.stack(seen).mean(0))
+    assert first_norm.momentum == 0.1  # restored
+    for key, value in network.state_dict().items():
+        if key in weights:
+            torch.testing.assert_close(value, weights[key])  # no weight moved
+    before = first_norm.running_mean.clone()
+    recalibrate_batchnorm(network, sampler(), torch.device("cpu"), batches=0)
+    torch.testing.assert_close(first_norm.running_mean, before)

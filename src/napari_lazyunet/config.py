@@ -153,6 +153,11 @@ class TrainConfig:
         Write the checkpoint every this many steps (0: only at the end / on stop).
     mixed_precision : bool
         Use float16/bfloat16 autocast on CUDA (ignored on CPU).
+    recalibration_batches : int
+        At the end of training (and when it is stopped), the BatchNorm
+        statistics are re-estimated over this many training batches with the
+        final weights, so eval-mode predictions match what the network
+        learned (0: keep the running averages of training).
     num_threads : int
         Torch CPU threads (0: leave torch's default).
     baseline_target : {"segmentation", "detection"}
@@ -177,6 +182,7 @@ class TrainConfig:
     validate_every: int = 100
     checkpoint_every: int = 0
     mixed_precision: bool = False
+    recalibration_batches: int = 20
     num_threads: int = 0
     baseline_target: str = "segmentation"
 
@@ -212,6 +218,7 @@ class TrainConfig:
         _check(self.validate_every >= 0, "train.validate_every must be >= 0")
         _check(self.checkpoint_every >= 0, "train.checkpoint_every must be >= 0")
         _check(self.num_threads >= 0, "train.num_threads must be >= 0")
+        _check(self.recalibration_batches >= 0, "train.recalibration_batches must be >= 0")
         _check(
             self.baseline_target in ("segmentation", "detection"),
             f"train.baseline_target={self.baseline_target!r}; use 'segmentation' or 'detection'",

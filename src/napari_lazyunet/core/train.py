@@ -252,6 +252,8 @@ def iter_train(
             step += 1
             validation_scores = None
             last = step == end
+            if last:
+                recalibrate_batchnorm(model, sampler, device, tcfg.recalibration_batches, amp)
             if val_set is not None and (
                 last or (tcfg.validate_every and step % tcfg.validate_every == 0)
             ):
@@ -283,7 +285,41 @@ def iter_train(
         # Stopped early (generator closed) after at least one good step:
         # keep what was learned.
         if not finished and step > start_step and history and math.isfinite(history[-1]["loss"]):
+            recalibrate_batchnorm(model, sampler, device, tcfg.recalibration_batches, amp)
             write_checkpoint()
+
+
+def recalibrate_batchnorm(
+    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
+    amp: bool = False,
+) -> None:
+    """Re-estimate the BatchNorm running statistics with the final weights.
+
+    During training the running mean and variance follow the weights with a
+    lag (an exponential average over the last few batches, taken while the
+    weights were still moving). With a large learning rate the lag can leave
+    statistics that no longer match the network: the model is right on a
+    training batch and predicts almost nothing in eval mode. Averaging the
+    statistics over ``batches`` fresh training batches with the weights
+    frozen removes the lag (no gradient, no weight changes).
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or batches <= 0:
+        return
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the recalibration batches
+    model.train()
+    try:
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            for _ in range(batches):
+                x, _ = sampler.batch()
+                model(torch.from_numpy(x).to(device))
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+        model.eval()
 
 
 def learning_rate_factor(schedule: str, done: int, steps: int) -> float:
