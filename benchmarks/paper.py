@@ -72,25 +72,29 @@ CONFIGS: dict[str, dict[str, dict]] = {
     "cpu": {
         "glas": dict(
             scale=0.25, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25, tile_size=256,
+            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
+            recalibration_batches=20, tile_size=256,
             scribble=1, min_size_full=200, device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25, tile_size=256,
+            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
+            recalibration_batches=20, tile_size=256,
             scribble=2, min_size_full=10, device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
     "gpu": {
         "glas": dict(
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
-            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25, tile_size=512,
+            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
+            recalibration_batches=20, tile_size=512,
             scribble=3, min_size_full=200,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
-            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25, tile_size=512,
+            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
+            recalibration_batches=20, tile_size=512,
             scribble=2, min_size_full=10,
             device="auto", mixed_precision=True, num_threads=0,
         ),
@@ -198,7 +202,8 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
         "train": dict(
             steps=steps or s["steps"], batch_size=s["batch_size"], patch_size=s["patch_size"],
             learning_rate=s["learning_rate"], lr_schedule=s["lr_schedule"],
-            strong_fraction=s["strong_fraction"], seed=seed, device=s["device"],
+            strong_fraction=s["strong_fraction"],
+            recalibration_batches=s["recalibration_batches"], seed=seed, device=s["device"],
             validate_every=0, mixed_precision=s["mixed_precision"],
             num_threads=s["num_threads"], baseline_target=baseline_target,
         ),
