@@ -272,7 +272,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     multi, single = run_demo(args.out, settings, report=print, progress=progress)
     print()
-    print("held-out images, mean over images:")
+    print("held-out images, mean over images (interface P/R: pooled over pixels):")
     print(format_scores([multi, single]))
     return 0
 
