@@ -128,9 +128,10 @@ def paired_differences(runs: list[dict], dataset: str, k: int) -> str:
     mine = {r["seed"]: r for r in groups.get(("a", k), [])}
     if not mine:
         return ""
+    hausdorff = "; lower is better for Hausdorff" if dataset == "glas" else ""
     lines = [
         f"Paired differences at k = {k}: (a) minus the baseline, per seed "
-        "(mean ± sd; wins = seeds where (a) is better; lower is better for Hausdorff).",
+        f"(mean ± sd; wins = seeds where (a) is better{hausdorff}).",
         "",
         "| baseline | seeds | " + " | ".join(c[0] for c in columns) + " |",
         "|---|---|" + "---|" * len(columns),
