@@ -210,6 +210,8 @@ def plot(runs: list[dict], dataset: str, path: Path, title: str) -> None:
 
 
 def _plot_panel(ax, groups: dict, get, n_train: int) -> None:
+    from matplotlib.ticker import FuncFormatter
+
     colours = {"a": "C0", "b": "C1", "c": "C2", "d": "C3", "e": "C4"}
     for method in "acd":
         keys = sorted(k for m, k in groups if m == method)
@@ -227,6 +229,9 @@ def _plot_panel(ax, groups: dict, get, n_train: int) -> None:
             ax.axhline(np.mean(v), linestyle=style, color=colours[method],
                        label=f"{METHOD_NAMES[method]} ({len(v)} seed{'s' * (len(v) > 1)})")
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel("strong (exactly labelled) training images, % (log scale)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
