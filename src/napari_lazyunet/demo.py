@@ -103,13 +103,14 @@ def _score(name, model, images, truth_classes, truth_instances, truth_interfaces
         ajis.append(aggregated_jaccard_index(result.instances, instances))
         if result.separation is not None:
             interfaces.append(interface_precision_recall(result.separation > 0, interface > 0))
+    pooled = pool_interface_scores(interfaces) if interfaces else None
     scores = DemoScores(
         name=name,
         dice={c: float(np.mean(v)) for c, v in dices.items()},
         instance_f1=float(np.mean(f1s)),
         aji=float(np.mean(ajis)),
-        interface_precision=pool_interface_scores(interfaces)["precision"] if interfaces else None,
-        interface_recall=pool_interface_scores(interfaces)["recall"] if interfaces else None,
+        interface_precision=pooled["precision"] if pooled else None,
+        interface_recall=pooled["recall"] if pooled else None,
         train_seconds=seconds,
     )
     return scores, predictions

@@ -593,18 +593,17 @@ def interface_precision_recall(
     if n_p and n_t:
         pred_correct = int(np.count_nonzero(ndi.distance_transform_edt(~t)[p] <= tolerance))
         truth_found = int(np.count_nonzero(ndi.distance_transform_edt(~p)[t] <= tolerance))
-    precision = 1.0 if n_p == 0 else pred_correct / n_p
-    recall = 1.0 if n_t == 0 else truth_found / n_t
+    return _interface_scores(
+        {"n_pred": n_p, "pred_correct": pred_correct, "n_truth": n_t, "truth_found": truth_found}
+    )
+
+
+def _interface_scores(counts: dict[str, int]) -> dict[str, float]:
+    """Precision, recall and F1 from interface pixel counts (empty sets as documented above)."""
+    precision = 1.0 if counts["n_pred"] == 0 else counts["pred_correct"] / counts["n_pred"]
+    recall = 1.0 if counts["n_truth"] == 0 else counts["truth_found"] / counts["n_truth"]
     f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return {
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "n_pred": n_p,
-        "pred_correct": pred_correct,
-        "n_truth": n_t,
-        "truth_found": truth_found,
-    }
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1), **counts}
 
 
 def pool_interface_scores(per_image: Sequence[Mapping[str, float]]) -> dict[str, float]:
@@ -625,14 +624,10 @@ def pool_interface_scores(per_image: Sequence[Mapping[str, float]]) -> dict[str,
         ``precision``, ``recall``, ``f1`` and the summed counts, with the
         same empty-set conventions as :func:`interface_precision_recall`.
     """
-    totals = {
+    return _interface_scores({
         key: int(sum(r[key] for r in per_image))
         for key in ("n_pred", "pred_correct", "n_truth", "truth_found")
-    }
-    precision = 1.0 if totals["n_pred"] == 0 else totals["pred_correct"] / totals["n_pred"]
-    recall = 1.0 if totals["n_truth"] == 0 else totals["truth_found"] / totals["n_truth"]
-    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return {"precision": float(precision), "recall": float(recall), "f1": float(f1), **totals}
+    })
 
 
 def _touching_labels(labels: np.ndarray, distance: int) -> np.ndarray:
