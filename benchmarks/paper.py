@@ -8,7 +8,10 @@ Methods (same harness, same iteration budget):
 ``c``  single-task U-Net on the ``k`` strong images only;
 ``d``  single-task U-Net on GrabCut pseudo-labels grown from the detection
        labels (exact masks where the image is strong), the paper's PL baseline;
-``e``  single-task U-Net on 100 % exact masks (upper reference).
+``e``  single-task U-Net on 100 % exact masks (upper reference);
+``f``  multi-task U-Net on weak labels + GrabCut pseudo-labels as strong
+       masks (exact where the image is strong): the plugin's own workflow,
+       where strong masks are grown from the inner regions with GrabCut.
 
 ``b`` and ``e`` do not depend on ``k`` and run once per seed. Every run
 writes one JSON file (config, seed, git commit, machine, wall times, every
@@ -61,6 +64,7 @@ METHODS = {
     "c": "U-Net on k strong images",
     "d": "U-Net on GrabCut pseudo-labels",
     "e": "U-Net on 100% strong",
+    "f": "multi-task U-Net (weak + GrabCut pseudo-strong)",
 }
 K_INDEPENDENT = {"b", "e"}
 
@@ -73,13 +77,13 @@ CONFIGS: dict[str, dict[str, dict]] = {
         "glas": dict(
             scale=0.25, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
-            recalibration_batches=20, tile_size=256,
+            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=1, min_size_full=200, device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
-            recalibration_batches=20, tile_size=256,
+            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=2, min_size_full=10, device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
@@ -87,14 +91,14 @@ CONFIGS: dict[str, dict[str, dict]] = {
         "glas": dict(
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
-            recalibration_batches=20, tile_size=512,
+            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=3, min_size_full=200,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
-            recalibration_batches=20, tile_size=512,
+            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=2, min_size_full=10,
             device="auto", mixed_precision=True, num_threads=0,
         ),
@@ -184,6 +188,13 @@ def training_inputs(method: str, data: Dataset, lazy: LazyLabels) -> tuple[dict,
         return dict(
             images=[images[i] for i in keep], segmentation=masks,
         ), dict(multitask=False, baseline_target="segmentation")
+    if method == "f":
+        pseudo = grabcut_pseudo_labels(data, lazy)
+        segmentation = [exact[i] if lazy.strong[i] else pseudo[i] for i in range(len(images))]
+        return dict(
+            images=images, detection=lazy.detection, separation=lazy.separation,
+            segmentation=segmentation, strong=[m is not None for m in segmentation],
+        ), dict(multitask=True)
     if method == "e":
         return dict(images=images, segmentation=exact), dict(
             multitask=False, baseline_target="segmentation"
@@ -203,6 +214,9 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
             steps=steps or s["steps"], batch_size=s["batch_size"], patch_size=s["patch_size"],
             learning_rate=s["learning_rate"], lr_schedule=s["lr_schedule"],
             strong_fraction=s["strong_fraction"],
+            # Task weights matter only to the multi-task model; the
+            # single-task baselines keep the plain loss.
+            task_weights=s["task_weights"] if multitask else (1.0, 1.0, 1.0),
             recalibration_batches=s["recalibration_batches"], seed=seed, device=s["device"],
             validate_every=0, mixed_precision=s["mixed_precision"],
             num_threads=s["num_threads"], baseline_target=baseline_target,
@@ -394,7 +408,12 @@ def main(argv: list[str] | None = None) -> int:
         if key not in settings:
             parser.error(f"--set {item}: unknown setting; known: {', '.join(settings)}")
         kind = type(settings[key])
-        settings[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        if kind is bool:
+            settings[key] = value.lower() in ("1", "true", "yes")
+        elif kind is tuple:  # e.g. task_weights=1,2,1
+            settings[key] = tuple(float(v) for v in value.split(","))
+        else:
+            settings[key] = kind(value)
     strong = args.strong or DEFAULT_STRONG[args.dataset]
     if settings["num_threads"]:
         torch.set_num_threads(settings["num_threads"])

@@ -24,7 +24,11 @@ METHOD_NAMES = {
     "c": "(c) U-Net, strong images only",
     "d": "(d) U-Net, GrabCut pseudo-labels",
     "e": "(e) U-Net, 100% strong",
+    "f": "(f) multi-task U-Net, weak + GrabCut pseudo-strong",
 }
+
+#: Whose paired differences the report gives, and against which methods.
+PAIRINGS = {"a": "bcde", "f": "ade"}
 
 
 #: The ``k`` of the issue's targets (9.4 % of GlaS, 10 % of BBBC039).
@@ -116,27 +120,27 @@ def markdown(runs: list[dict], dataset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def paired_differences(runs: list[dict], dataset: str, k: int) -> str:
-    """(a) minus each baseline at ``k``, seed by seed (same labels, same strong images).
+def paired_differences(runs: list[dict], dataset: str, k: int, subject: str = "a") -> str:
+    """``subject`` minus each method it is compared with at ``k``, seed by seed.
 
     A seed's runs share the simulated labels and the strong set, so the
     difference per seed removes the part of the spread that comes from the
-    draw of the data; "wins" counts the seeds where (a) scores better.
+    draw of the data; "wins" counts the seeds where ``subject`` scores better.
     """
     columns = metric_columns(dataset)
     groups = group(runs)
-    mine = {r["seed"]: r for r in groups.get(("a", k), [])}
+    mine = {r["seed"]: r for r in groups.get((subject, k), [])}
     if not mine:
         return ""
     hausdorff = "; lower is better for Hausdorff" if dataset == "glas" else ""
     lines = [
-        f"Paired differences at k = {k}: (a) minus the baseline, per seed "
-        f"(mean ± sd; wins = seeds where (a) is better{hausdorff}).",
+        f"Paired differences at k = {k}: ({subject}) minus the other method, per seed "
+        f"(mean ± sd; wins = seeds where ({subject}) is better{hausdorff}).",
         "",
-        "| baseline | seeds | " + " | ".join(c[0] for c in columns) + " |",
+        "| compared with | seeds | " + " | ".join(c[0] for c in columns) + " |",
         "|---|---|" + "---|" * len(columns),
     ]
-    for method in "bcde":
+    for method in PAIRINGS[subject]:
         theirs = {
             r["seed"]: r
             for r in groups.get((method, None if method in "be" else k), [])
@@ -212,8 +216,8 @@ def plot(runs: list[dict], dataset: str, path: Path, title: str) -> None:
 def _plot_panel(ax, groups: dict, get, n_train: int) -> None:
     from matplotlib.ticker import FuncFormatter
 
-    colours = {"a": "C0", "b": "C1", "c": "C2", "d": "C3", "e": "C4"}
-    for method in "acd":
+    colours = {"a": "C0", "b": "C1", "c": "C2", "d": "C3", "e": "C4", "f": "C5"}
+    for method in "acdf":
         keys = sorted(k for m, k in groups if m == method)
         if not keys:
             continue
@@ -251,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no finished {args.dataset} {args.config} runs in {args.results}")
     text = markdown(runs, args.dataset)
     headline = HEADLINE_K[args.dataset]
-    paired = paired_differences(runs, args.dataset, headline)
-    if paired:
-        text += "\n" + paired
+    for subject in PAIRINGS:
+        paired = paired_differences(runs, args.dataset, headline, subject)
+        if paired:
+            text += "\n" + paired
     if args.markdown:
         Path(args.markdown).write_text(text)
     else:
