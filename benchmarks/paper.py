@@ -232,7 +232,7 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
 def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     """Every metric on the test split, scored at the original resolution."""
     full_scribble = max(1, round(settings["scribble"] / data.scale))
-    inter = total = 0
+    inter = total = predicted = 0
     per_image_dice, obj_dice, obj_haus, aji, touching = [], [], [], [], []
     counts = {"obj": [0, 0, 0], "inst": [0, 0, 0]}
     iface = []
@@ -245,6 +245,7 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
         fg = truth > 0
         inter += int(np.count_nonzero((seg == 1) & fg))
         total += int(np.count_nonzero(seg == 1)) + int(fg.sum())
+        predicted += int(np.count_nonzero(seg == 1))
         per_image_dice.append(metrics.dice_per_class(seg, fg.astype(np.uint8), 1)[1])
         if data.name == "glas":
             of1 = metrics.object_f1(inst, truth)
@@ -277,6 +278,9 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
         "n_test_images": len(data.test.images),
         "pixel_dice": {data.class_names[0]: inter * 2 / max(total, 1)},
         "pixel_dice_mean_per_image": float(np.mean(per_image_dice)),
+        # Pooled like the Dice; recall far below precision means under-segmentation.
+        "pixel_precision": inter / max(predicted, 1),
+        "pixel_recall": inter / max(total - predicted, 1),
     }
     if data.name == "glas":
         out["object_f1"] = f1_of(*counts["obj"])
