@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="+", required=True, metavar="METHOD-kK-sSEED",
                         help="runs to score, e.g. a-k8-s0 (the part of the file name "
                              "after the configuration)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     settings = CONFIGS[args.config][args.dataset]
     data = load_dataset(args.data_dir, args.dataset, settings["scale"])
     print(f"| run | {' | '.join(GROUPS)} |")
