@@ -214,7 +214,7 @@ def plot(runs: list[dict], dataset: str, path: Path, title: str) -> None:
 
 
 def _plot_panel(ax, groups: dict, get, n_train: int) -> None:
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     colours = {"a": "C0", "b": "C1", "c": "C2", "d": "C3", "e": "C4", "f": "C5"}
     for method in "acdf":
@@ -233,9 +233,11 @@ def _plot_panel(ax, groups: dict, get, n_train: int) -> None:
             ax.axhline(np.mean(v), linestyle=style, color=colours[method],
                        label=f"{METHOD_NAMES[method]} ({len(v)} seed{'s' * (len(v) > 1)})")
     ax.set_xscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    # Labelled ticks at round percentages only: labels on every minor tick
+    # of a log axis run into each other between 50 and 100.
+    ax.set_xticks([2, 5, 10, 20, 50, 100])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("strong (exactly labelled) training images, % (log scale)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
