@@ -181,16 +181,17 @@ def training_inputs(method: str, data: Dataset, lazy: LazyLabels) -> tuple[dict,
         return dict(
             images=[images[i] for i in keep], segmentation=[exact[i] for i in keep],
         ), dict(multitask=False, baseline_target="segmentation")
-    if method == "d":
+    if method in ("d", "f"):
+        # Exact mask where the image is strong, else its GrabCut mask (None
+        # for an image without detection label).
         pseudo = grabcut_pseudo_labels(data, lazy)
-        keep = [i for i, p in enumerate(pseudo) if p is not None or lazy.strong[i]]
-        masks = [exact[i] if lazy.strong[i] else pseudo[i] for i in keep]
+        segmentation = [e if s else p for e, s, p in zip(exact, lazy.strong, pseudo, strict=True)]
+    if method == "d":
+        keep = [i for i, m in enumerate(segmentation) if m is not None]
         return dict(
-            images=[images[i] for i in keep], segmentation=masks,
+            images=[images[i] for i in keep], segmentation=[segmentation[i] for i in keep],
         ), dict(multitask=False, baseline_target="segmentation")
     if method == "f":
-        pseudo = grabcut_pseudo_labels(data, lazy)
-        segmentation = [exact[i] if lazy.strong[i] else pseudo[i] for i in range(len(images))]
         return dict(
             images=images, detection=lazy.detection, separation=lazy.separation,
             segmentation=segmentation, strong=[m is not None for m in segmentation],
@@ -243,9 +244,10 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
         seg = resize_labels(pred.segmentation, shape)
         inst = resize_labels(pred.instances.astype(np.int32), shape)
         fg = truth > 0
+        n_seg = int(np.count_nonzero(seg == 1))
         inter += int(np.count_nonzero((seg == 1) & fg))
-        total += int(np.count_nonzero(seg == 1)) + int(fg.sum())
-        predicted += int(np.count_nonzero(seg == 1))
+        total += n_seg + int(fg.sum())
+        predicted += n_seg
         per_image_dice.append(metrics.dice_per_class(seg, fg.astype(np.uint8), 1)[1])
         if data.name == "glas":
             of1 = metrics.object_f1(inst, truth)
