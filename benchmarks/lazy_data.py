@@ -19,6 +19,15 @@ segmentation (strong)
     images that carry a detection label (in the paper the strong masks are
     made from the painted inner regions with GrabCut plus corrections);
     with ``k`` = all images, every image is strong.
+
+Variant (harness setting ``detection_background``, off in the tables)
+background strokes
+    on every detection-labelled image, the background is painted too, with
+    the same rule as the objects: the random 30-70 % of the background
+    farthest from any object (:func:`background_strokes`). Those images
+    are then *sparse*: pixels painted neither as object nor as background
+    (the ring between an inner region and the object's true boundary) do
+    not count for detection, instead of counting as background.
 """
 
 from __future__ import annotations
@@ -182,6 +191,22 @@ def interfaces(instances: np.ndarray, distance: int = 2) -> np.ndarray:
         np.where(ids == 0, big, ids), footprint=footprint, mode="constant", cval=big
     )
     return ((high != 0) & (low != big) & (high != low)).astype(np.uint8)
+
+
+def background_strokes(instances: np.ndarray, seed: int) -> np.ndarray:
+    """Background a lazy annotator would paint: the part farthest from objects.
+
+    The background is treated as one more object and shrunk with the rule of
+    :func:`~napari_lazyunet.core.simulate.shrink_instances`: a random
+    30-70 % of its area is kept, the pixels deepest inside it.
+
+    Returns
+    -------
+    ndarray
+        ``bool`` ``(Y, X)``, True where background is painted.
+    """
+    background = (np.asarray(instances) == 0).astype(np.int32)
+    return shrink_instances(background, FRACTION_RANGE, seed=seed) > 0
 
 
 def simulate(

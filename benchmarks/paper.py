@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lazy_data import (  # noqa: E402
     Dataset,
     LazyLabels,
+    background_strokes,
     interfaces,
     load_dataset,
     resize_labels,
@@ -57,6 +58,7 @@ from napari_lazyunet.config import LazyUNetConfig  # noqa: E402
 from napari_lazyunet.core import metrics  # noqa: E402
 from napari_lazyunet.core.devices import resolve_device  # noqa: E402
 from napari_lazyunet.core.grabcut import refine_with_grabcut  # noqa: E402
+from napari_lazyunet.core.labels import background_value  # noqa: E402
 
 METHODS = {
     "a": "multi-task U-Net (weak + k strong)",
@@ -78,13 +80,15 @@ CONFIGS: dict[str, dict[str, dict]] = {
             scale=0.25, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
-            scribble=1, min_size_full=200, device="cpu", mixed_precision=False, num_threads=2,
+            scribble=1, min_size_full=200, detection_background=False,
+            device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
-            scribble=2, min_size_full=10, device="cpu", mixed_precision=False, num_threads=2,
+            scribble=2, min_size_full=10, detection_background=False,
+            device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
     "gpu": {
@@ -92,14 +96,14 @@ CONFIGS: dict[str, dict[str, dict]] = {
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
-            scribble=3, min_size_full=200,
+            scribble=3, min_size_full=200, detection_background=False,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
             scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
-            scribble=2, min_size_full=10,
+            scribble=2, min_size_full=10, detection_background=False,
             device="auto", mixed_precision=True, num_threads=0,
         ),
     },
@@ -160,21 +164,53 @@ def grabcut_pseudo_labels(data: Dataset, lazy: LazyLabels) -> list[np.ndarray | 
     return [masks.get(f"m{i}") for i in range(n)]
 
 
-def training_inputs(method: str, data: Dataset, lazy: LazyLabels) -> tuple[dict, dict]:
+def painted_detection(
+    data: Dataset, lazy: LazyLabels, background: bool
+) -> tuple[list[np.ndarray | None], list[bool]]:
+    """Detection layers as painted, and which images are sparse.
+
+    Without ``background`` these are the simulated inner regions on complete
+    images (unpainted = background). With it, every detection-labelled image
+    also gets background strokes (painted value 2, the explicit background of
+    one class) and is sparse, so the unpainted ring around each inner region
+    is ignored by the detection loss.
+    """
+    if not background:
+        return lazy.detection, [False] * len(lazy.detection)
+    layers: list[np.ndarray | None] = []
+    sparse: list[bool] = []
+    for i, (det, inst) in enumerate(zip(lazy.detection, data.train.instances, strict=True)):
+        if det is None:
+            layers.append(None)
+            sparse.append(False)
+            continue
+        strokes = background_strokes(inst, seed=lazy.seed * 100_003 + 50_021 + i)
+        painted = det.copy()
+        painted[strokes & (det == 0)] = background_value(len(data.class_names))
+        layers.append(painted)
+        sparse.append(True)
+    return layers, sparse
+
+
+def training_inputs(
+    method: str, data: Dataset, lazy: LazyLabels, detection_background: bool = False
+) -> tuple[dict, dict]:
     """``fit`` arguments and model options of a method."""
     images = data.train.images
     exact = [(inst > 0).astype(np.uint8) for inst in data.train.instances]
+    detection, sparse = painted_detection(data, lazy, detection_background)
     if method == "a":
         return dict(
-            images=images, detection=lazy.detection, separation=lazy.separation,
-            segmentation=lazy.segmentation, strong=lazy.strong,
+            images=images, detection=detection, separation=lazy.separation,
+            segmentation=lazy.segmentation, strong=lazy.strong, sparse=sparse,
         ), dict(multitask=True)
     if method == "b":
         # An image without objects has an empty detection layer, which the
         # engine reads as "not labelled": such images carry nothing for (b).
         keep = [i for i, d in enumerate(lazy.detection) if d is not None and d.any()]
         return dict(
-            images=[images[i] for i in keep], detection=[lazy.detection[i] for i in keep],
+            images=[images[i] for i in keep], detection=[detection[i] for i in keep],
+            sparse=[sparse[i] for i in keep],
         ), dict(multitask=False, baseline_target="detection")
     if method == "c":
         keep = [i for i, s in enumerate(lazy.strong) if s]
@@ -193,8 +229,9 @@ def training_inputs(method: str, data: Dataset, lazy: LazyLabels) -> tuple[dict,
         ), dict(multitask=False, baseline_target="segmentation")
     if method == "f":
         return dict(
-            images=images, detection=lazy.detection, separation=lazy.separation,
+            images=images, detection=detection, separation=lazy.separation,
             segmentation=segmentation, strong=[m is not None for m in segmentation],
+            sparse=sparse,
         ), dict(multitask=True)
     if method == "e":
         return dict(images=images, segmentation=exact), dict(
@@ -316,7 +353,9 @@ def run_one(
     n_train = len(data.train.images)
     lazy = simulate(data.train.instances, k, seed, settings["scribble"])
     t0 = time.perf_counter()
-    fit_args, options = training_inputs(method, data, lazy)
+    fit_args, options = training_inputs(
+        method, data, lazy, settings.get("detection_background", False)
+    )
     prep_seconds = time.perf_counter() - t0
     config = build_config(
         settings, data, options["multitask"], options.get("baseline_target", "segmentation"),
