@@ -81,6 +81,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=1, min_size_full=200, detection_background=False,
+            separation_positive_weight=5.0, separation_threshold=0.5,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
@@ -88,6 +89,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=2, min_size_full=10, detection_background=False,
+            separation_positive_weight=5.0, separation_threshold=0.5,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
@@ -97,6 +99,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=3, min_size_full=200, detection_background=False,
+            separation_positive_weight=5.0, separation_threshold=0.5,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
@@ -104,6 +107,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=2, min_size_full=10, detection_background=False,
+            separation_positive_weight=5.0, separation_threshold=0.5,
             device="auto", mixed_precision=True, num_threads=0,
         ),
     },
@@ -255,6 +259,7 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
             # Task weights matter only to the multi-task model; the
             # single-task baselines keep the plain loss.
             task_weights=s["task_weights"] if multitask else (1.0, 1.0, 1.0),
+            separation_positive_weight=s["separation_positive_weight"],
             recalibration_batches=s["recalibration_batches"], seed=seed, device=s["device"],
             validate_every=0, mixed_precision=s["mixed_precision"],
             num_threads=s["num_threads"], baseline_target=baseline_target,
@@ -262,6 +267,7 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
         "predict": dict(
             tile_size=s["tile_size"], device=s["device"],
             min_instance_size=max(1, round(s["min_size_full"] * data.scale**2)),
+            separation_threshold=s["separation_threshold"],
         ),
     })
 
@@ -276,7 +282,8 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     iface = []
     has_sep = model.config.model.multitask
     for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
-        pred = model.predict(image)
+        # Explicit, so that a saved model is rescored at the harness's threshold.
+        pred = model.predict(image, separation_threshold=settings["separation_threshold"])
         shape = truth.shape
         seg = resize_labels(pred.segmentation, shape)
         inst = resize_labels(pred.instances.astype(np.int32), shape)
@@ -354,7 +361,7 @@ def run_one(
     lazy = simulate(data.train.instances, k, seed, settings["scribble"])
     t0 = time.perf_counter()
     fit_args, options = training_inputs(
-        method, data, lazy, settings.get("detection_background", False)
+        method, data, lazy, settings["detection_background"]
     )
     prep_seconds = time.perf_counter() - t0
     config = build_config(
@@ -396,8 +403,12 @@ def run_one(
     return result, model
 
 
-def score_saved(path: Path, data: Dataset, settings: dict) -> None:
-    """Score the model saved by an earlier run on ``data.test`` (no training)."""
+def score_saved(path: Path, data: Dataset, settings: dict, changes: list[str]) -> None:
+    """Score the model saved by an earlier run on ``data.test`` (no training).
+
+    Scores go to ``scores-<split>/``, or ``scores-<split>-<changes>/`` when
+    harness settings were changed (``--set``), e.g. the separation threshold.
+    """
     model_path = path.with_suffix(".pt")
     if not model_path.exists():
         print(f"skip {path.name} (no saved model {model_path.name})", flush=True)
@@ -406,7 +417,8 @@ def score_saved(path: Path, data: Dataset, settings: dict) -> None:
     model = LazyUNet.load(model_path)
     t0 = time.perf_counter()
     scores = evaluate(model, data, settings)
-    target = path.parent / f"scores-{data.test_name}" / path.name
+    folder = "-".join([f"scores-{data.test_name}", *changes]).replace("=", "")
+    target = path.parent / folder / path.name
     target.parent.mkdir(exist_ok=True)
     target.write_text(json.dumps({
         "model": str(model_path), "test_split": data.test_name,
@@ -436,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="score on this split instead (GlaS: testB, BBBC039: test)")
     parser.add_argument("--score-saved", action="store_true",
                         help="train nothing: score the models saved in --out on --test-split, "
-                             "writing scores-<split>/<run>.json there")
+                             "writing scores-<split>/<run>.json there (with --set: "
+                             "scores-<split>-<KEYVALUE>/)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override harness settings, e.g. strong_fraction=0.5 "
                              "(results are marked partial)")
@@ -487,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
                 tag = "all" if method in K_INDEPENDENT else f"k{k}"
                 name = f"{args.dataset}-{args.config}-{method}-{tag}-s{seed}.json"
                 if args.score_saved:  # the models of full runs, on any subset of images
-                    score_saved(out / name, data, settings)
+                    score_saved(out / name, data, settings, args.set)
                     continue
                 partial = bool(args.limit_test or args.limit_train or args.steps or args.set)
                 if partial:

@@ -41,6 +41,16 @@ def test_train_predict_evaluate(project, foam, tmp_path, capsys):
         assert read_image(out / task / "a.tif").shape == (64, 64)
     assert read_image(out / "probabilities" / "segmentation" / "a.tif").shape == (3, 64, 64)
 
+    # A lower separation threshold marks exactly the pixels above it.
+    interface = read_image(out / "probabilities" / "separation" / "a.tif")[1]
+    threshold = float(np.quantile(interface, 0.5))
+    loose = tmp_path / "pred-loose"
+    assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(loose),
+                 "-q", "--tile-size", "32", "--separation-threshold", str(threshold)]) == 0
+    np.testing.assert_array_equal(
+        read_image(loose / "separation" / "a.tif"), (interface > threshold).astype(np.uint8)
+    )
+
     truth = tmp_path / "truth"
     for name, inst in zip("abc", foam.instances[:3], strict=True):
         write_labels(truth / f"{name}.tif", inst)

@@ -2,7 +2,13 @@
 
 import pytest
 
-from napari_lazyunet.config import ConfigError, LazyUNetConfig, ModelConfig, TrainConfig
+from napari_lazyunet.config import (
+    ConfigError,
+    LazyUNetConfig,
+    ModelConfig,
+    PredictConfig,
+    TrainConfig,
+)
 
 
 def test_json_round_trip():
@@ -26,6 +32,8 @@ def test_paper_defaults():
         (lambda: TrainConfig(device="tpu"), "device='tpu' is unknown"),
         (lambda: ModelConfig(class_names=("a", "a")), "distinct"),
         (lambda: ModelConfig(in_channels=0), "in_channels"),
+        (lambda: PredictConfig(separation_threshold=1.0), "separation_threshold"),
+        (lambda: PredictConfig(separation_threshold=0), "separation_threshold"),
         (lambda: LazyUNetConfig.from_dict({"modle": {}}), "unknown config section"),
         (lambda: LazyUNetConfig.from_dict({"model": {"widht": 3}}), "unknown key"),
     ],

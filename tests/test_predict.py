@@ -119,6 +119,30 @@ def test_large_planes_are_predicted_block_by_block_with_the_same_labels(rng):
         assert agree > 0.99, (task, agree)
 
 
+def test_separation_threshold_decides_interfaces_in_both_prediction_paths(rng):
+    """Interface pixels are those above the threshold; a lower one adds pixels, removes none."""
+    model = _model(depth=1)
+    image = rng.random((150, 170)).astype(np.float32)
+
+    def run(threshold, block=4096):
+        config = PredictConfig(tile_size=32, overlap=0.5, block_size=block,
+                               separation_threshold=threshold)
+        return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
+                       config=config, device=CPU)
+
+    default = run(0.5)
+    interface = default.probabilities["separation"][1]
+    low, high = (float(np.quantile(interface, q)) for q in (0.3, 0.7))
+    loose, strict = run(low), run(high)
+    np.testing.assert_array_equal(loose.separation, interface > low)
+    np.testing.assert_array_equal(strict.separation, interface > high)
+    assert strict.separation.sum() < loose.separation.sum()
+    assert not np.any(strict.separation & ~loose.separation)
+    # Block by block (no probabilities kept) the same threshold applies.
+    agree = (run(low, block=64).separation == loose.separation).mean()
+    assert agree > 0.99
+
+
 def test_block_mode_reads_a_memory_map_without_loading_it(tmp_path, rng):
     path = tmp_path / "big.npy"
     data = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint16, shape=(130, 140))

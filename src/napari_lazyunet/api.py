@@ -282,7 +282,8 @@ class LazyUNet:
             ``(..., Y, X)`` gray or ``(..., Y, X, C)``; leading axes are planes.
         **predict_options
             Fields of :class:`~napari_lazyunet.config.PredictConfig`
-            (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``min_instance_size``).
+            (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``min_instance_size``,
+            ``separation_threshold``).
 
         Returns
         -------

@@ -117,7 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files = list_images(args.input)
     options = {
         key: getattr(args, key)
-        for key in ("tile_size", "overlap", "device", "batch_size")
+        for key in ("tile_size", "overlap", "device", "batch_size", "separation_threshold")
         if getattr(args, key) is not None
     }
     out = Path(args.out)
@@ -318,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--device")
+    p.add_argument("--separation-threshold", type=float,
+                   help="interface probability that separates touching objects (default 0.5); "
+                        "lower it if touching objects stay merged")
     p.add_argument("--probabilities", action="store_true", help="also write probability maps")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_predict)

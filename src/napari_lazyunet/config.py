@@ -242,6 +242,11 @@ class PredictConfig:
         As in :class:`TrainConfig`.
     min_instance_size : int
         Instances smaller than this many pixels are dropped.
+    separation_threshold : float
+        Interface probability above which a pixel separates two objects
+        (0 < t < 1). Lower it when touching objects stay merged although the
+        separation probability map shows their interfaces: some trainings
+        rank interfaces correctly but never reach 0.5 there.
     block_size : int
         Planes larger than this (in Y or X) are predicted block by block:
         each block plus a one-tile margin of context is tiled and blended,
@@ -255,6 +260,7 @@ class PredictConfig:
     batch_size: int = 4
     device: str = "auto"
     min_instance_size: int = 10
+    separation_threshold: float = 0.5
     block_size: int = 4096
 
     def __post_init__(self) -> None:
@@ -269,6 +275,10 @@ class PredictConfig:
             f"predict.device={self.device!r} is unknown; use one of {DEVICES} (or 'cuda:N')",
         )
         _check(self.min_instance_size >= 0, "predict.min_instance_size must be >= 0")
+        _check(
+            0 < self.separation_threshold < 1,
+            f"predict.separation_threshold must be within (0, 1), got {self.separation_threshold}",
+        )
         _check(
             self.block_size >= self.tile_size,
             f"predict.block_size ({self.block_size}) must be >= tile_size ({self.tile_size})",

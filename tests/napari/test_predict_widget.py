@@ -80,6 +80,28 @@ def test_predict_layer_adds_then_updates_outputs(make_napari_viewer, sample, tra
     np.testing.assert_array_equal(viewer.layers["foam 2 detection"].data, sample.detection[2])
 
 
+def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained):
+    model, _ = trained
+    viewer = make_napari_viewer()
+    image = add_foam_image(viewer, sample, 2)
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer)
+    widget.probability_check.setChecked(True)
+    widget.set_input(image)
+    assert widget.predict_options()["separation_threshold"] == pytest.approx(0.5)
+
+    assert widget.run()
+    interface = find_output_layer(viewer, image, "separation", probability=True).data
+    threshold = round(float(np.quantile(interface, 0.5)), 2)
+    widget.separation_spin.setValue(threshold)
+    assert widget.run()
+    separation = find_output_layer(viewer, image, "separation").data
+    expected = model.predict(sample.images[2], tile_size=64, device="cpu",
+                             separation_threshold=threshold).separation
+    np.testing.assert_array_equal(separation, expected)
+    assert separation.sum() > 0
+
+
 def test_predict_all_layers_in_worker_with_a_stack(make_napari_viewer, qtbot, sample, trained):
     model, _ = trained
     viewer = make_napari_viewer()

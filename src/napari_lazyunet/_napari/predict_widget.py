@@ -240,6 +240,15 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.min_size_spin.setRange(0, 1_000_000)
         self.min_size_spin.setValue(defaults.min_instance_size)
         form.addRow("Min. instance size", self.min_size_spin)
+        self.separation_spin = QDoubleSpinBox()
+        self.separation_spin.setRange(0.01, 0.99)
+        self.separation_spin.setSingleStep(0.05)
+        self.separation_spin.setValue(defaults.separation_threshold)
+        self.separation_spin.setToolTip(
+            "Interface probability that cuts touching objects apart; "
+            "lower it if touching objects stay merged"
+        )
+        form.addRow("Separation threshold", self.separation_spin)
         self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
         layout.addWidget(options_box)
@@ -388,6 +397,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
             "overlap": float(self.overlap_spin.value()),
             "batch_size": self.batch_spin.value(),
             "min_instance_size": self.min_size_spin.value(),
+            "separation_threshold": float(self.separation_spin.value()),
             "device": self.device_combo.currentData(),
         }
 

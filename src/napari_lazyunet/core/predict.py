@@ -134,14 +134,16 @@ class _PlaneMaps:
     probabilities: dict[str, np.ndarray] | None = None
 
 
-def _label_maps(probs: dict[str, np.ndarray], window=(slice(None), slice(None))) -> tuple:
+def _label_maps(
+    probs: dict[str, np.ndarray], threshold: float, window=(slice(None), slice(None))
+) -> tuple:
     seg = probs["segmentation"][(slice(None), *window)].argmax(0).astype(np.uint8)
     det = (
         probs["detection"][(slice(None), *window)].argmax(0).astype(np.uint8)
         if "detection" in probs else None
     )
     sep = (
-        (probs["separation"][(1, *window)] > 0.5).astype(np.uint8)
+        (probs["separation"][(1, *window)] > threshold).astype(np.uint8)
         if "separation" in probs else None
     )
     return seg, det, sep
@@ -167,7 +169,7 @@ def _iter_blocks(model, plane, in_channels, normalization, config, device, index
         *_, (_, _, probs) = iter_plane_probabilities(model, crop, config, device)
         height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
         window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))
-        b_seg, b_det, b_sep = _label_maps(probs, window)
+        b_seg, b_det, b_sep = _label_maps(probs, config.separation_threshold, window)
         target = (slice(by, by + height), slice(bx, bx + width))
         seg[target] = b_seg
         if b_det is not None:
@@ -204,7 +206,8 @@ def iter_predict(
     normalization : NormalizationConfig
         The normalisation the model was trained with.
     config : PredictConfig
-        Tile size, overlap, batch size, block size, minimum instance size.
+        Tile size, overlap, batch size, block size, minimum instance size,
+        separation threshold.
     device : torch.device
         Where to run the network (the model is moved there).
 
@@ -230,7 +233,8 @@ def iter_predict(
             if probs is None:
                 yield PredictEvent(index, len(planes), done, total)
             else:
-                results.append(_PlaneMaps(*_label_maps(probs), probabilities=probs))
+                maps = _label_maps(probs, config.separation_threshold)
+                results.append(_PlaneMaps(*maps, probabilities=probs))
     result = _assemble(results, leading, config)
     yield PredictEvent(len(planes) - 1, len(planes), 1, 1, result)
 
