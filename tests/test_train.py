@@ -183,3 +183,45 @@ def test_batchnorm_recalibration_averages_fresh_batches(foam):
     before = first_norm.running_mean.clone()
     recalibrate_batchnorm(network, sampler(), torch.device("cpu"), batches=0)
     torch.testing.assert_close(first_norm.running_mean, before)
+
+
+def test_best_f1_threshold_separates_low_but_well_ranked_interfaces():
+    from napari_lazyunet.core.train import best_f1_threshold
+
+    rng = np.random.default_rng(0)
+    # Interfaces ranked above everything else but never reaching 0.5.
+    positives = rng.uniform(0.3, 0.45, 50)
+    negatives = rng.uniform(0.0, 0.09, 5000)
+    p = np.concatenate([positives, negatives])
+    truth = np.concatenate([np.ones(50, bool), np.zeros(5000, bool)])
+    assert best_f1_threshold(p, truth) == pytest.approx(0.1)  # lowest perfect one
+    # Background pixels ranked above the rest push it up to exclude them.
+    p[50:60] = 0.22
+    assert best_f1_threshold(p, truth) == pytest.approx(0.25)
+    assert best_f1_threshold(p, np.zeros_like(truth)) is None
+
+
+def test_training_calibrates_the_separation_threshold(foam, tmp_path):
+    from napari_lazyunet.core.train import THRESHOLD_GRID
+
+    path = tmp_path / "model.pt"
+    model = LazyUNet(tiny_config(steps=3, recalibration_batches=2))
+    model.fit(foam.images[:2], detection=foam.detection[:2], separation=foam.separation[:2],
+              segmentation=[foam.classes[0], None], checkpoint=path)
+    threshold = model.config.predict.separation_threshold
+    assert threshold in THRESHOLD_GRID
+    assert LazyUNet.load(path).config.predict.separation_threshold == threshold
+    result = model.predict(foam.images[3])
+    np.testing.assert_array_equal(
+        result.separation, result.probabilities["separation"][1] > threshold
+    )
+
+    # Switched off, or without interface labels, the threshold stays at 0.5.
+    off = LazyUNet(tiny_config(steps=2, calibrate_separation=False))
+    off.fit(foam.images[:2], detection=foam.detection[:2], separation=foam.separation[:2],
+            segmentation=[foam.classes[0], None])
+    assert off.config.predict.separation_threshold == 0.5
+    unlabelled = LazyUNet(tiny_config(steps=2))
+    unlabelled.fit(foam.images[:2], detection=foam.detection[:2],
+                   segmentation=[foam.classes[0], None])
+    assert unlabelled.config.predict.separation_threshold == 0.5

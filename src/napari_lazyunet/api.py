@@ -184,6 +184,7 @@ class LazyUNet:
             checkpoint_path=checkpoint,
             start_step=self.steps_done,
             history=self.history,
+            on_calibrated=self._use_calibrated,
         )
         try:
             for event in generator:
@@ -191,6 +192,12 @@ class LazyUNet:
                 yield event
         finally:
             generator.close()
+
+    def _use_calibrated(self, config: LazyUNetConfig) -> None:
+        """Keep the separation threshold that training calibrated."""
+        self.config = self.config.replace(
+            predict={"separation_threshold": config.predict.separation_threshold}
+        )
 
     def fit(
         self,

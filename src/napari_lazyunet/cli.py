@@ -319,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--device")
     p.add_argument("--separation-threshold", type=float,
-                   help="interface probability that separates touching objects (default 0.5); "
-                        "lower it if touching objects stay merged")
+                   help="interface probability that separates touching objects (default: the "
+                        "one calibrated when the model was trained); lower it if touching "
+                        "objects stay merged")
     p.add_argument("--probabilities", action="store_true", help="also write probability maps")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_predict)

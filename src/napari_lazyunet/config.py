@@ -158,6 +158,12 @@ class TrainConfig:
         statistics are re-estimated over this many training batches with the
         final weights, so eval-mode predictions match what the network
         learned (0: keep the running averages of training).
+    calibrate_separation : bool
+        At the end of training, set ``predict.separation_threshold`` to the
+        interface probability threshold with the best pixel F1 on
+        ``recalibration_batches`` training batches (multi-task models whose
+        labels have interfaces). Without it the threshold stays 0.5, which
+        some trainings never reach although they rank interfaces correctly.
     num_threads : int
         Torch CPU threads (0: leave torch's default).
     baseline_target : {"segmentation", "detection"}
@@ -183,6 +189,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     mixed_precision: bool = False
     recalibration_batches: int = 20
+    calibrate_separation: bool = True
     num_threads: int = 0
     baseline_target: str = "segmentation"
 
@@ -244,9 +251,10 @@ class PredictConfig:
         Instances smaller than this many pixels are dropped.
     separation_threshold : float
         Interface probability above which a pixel separates two objects
-        (0 < t < 1). Lower it when touching objects stay merged although the
-        separation probability map shows their interfaces: some trainings
-        rank interfaces correctly but never reach 0.5 there.
+        (0 < t < 1). Training sets it from the training labels
+        (``train.calibrate_separation``); lower it when touching objects stay
+        merged although the separation probability map shows their
+        interfaces.
     block_size : int
         Planes larger than this (in Y or X) are predicted block by block:
         each block plus a one-tile margin of context is tiled and blended,

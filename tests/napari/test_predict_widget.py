@@ -88,7 +88,9 @@ def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained)
     widget = _widget(viewer)
     widget.probability_check.setChecked(True)
     widget.set_input(image)
-    assert widget.predict_options()["separation_threshold"] == pytest.approx(0.5)
+    # By default the model's own (calibrated) threshold applies.
+    assert "separation_threshold" not in widget.predict_options()
+    assert widget.separation_spin.text() == "model's"
 
     assert widget.run()
     interface = find_output_layer(viewer, image, "separation", probability=True).data

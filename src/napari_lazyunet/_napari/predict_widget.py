@@ -241,12 +241,15 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.min_size_spin.setValue(defaults.min_instance_size)
         form.addRow("Min. instance size", self.min_size_spin)
         self.separation_spin = QDoubleSpinBox()
-        self.separation_spin.setRange(0.01, 0.99)
+        self.separation_spin.setRange(0.0, 0.99)
         self.separation_spin.setSingleStep(0.05)
-        self.separation_spin.setValue(defaults.separation_threshold)
+        # 0 stands for the threshold the model was trained with (calibrated
+        # on its training labels), shown as text rather than a number.
+        self.separation_spin.setSpecialValueText("model's")
+        self.separation_spin.setValue(0.0)
         self.separation_spin.setToolTip(
-            "Interface probability that cuts touching objects apart; "
-            "lower it if touching objects stay merged"
+            "Interface probability that cuts touching objects apart (default: the one "
+            "calibrated when the model was trained); lower it if touching objects stay merged"
         )
         form.addRow("Separation threshold", self.separation_spin)
         self.device_combo = device_combo()
@@ -392,14 +395,16 @@ class PredictWidget(JobWidgetMixin, QWidget):
 
     def predict_options(self) -> dict[str, Any]:
         """Fields of :class:`~napari_lazyunet.config.PredictConfig` set in the form."""
-        return {
+        options = {
             "tile_size": self.tile_spin.value(),
             "overlap": float(self.overlap_spin.value()),
             "batch_size": self.batch_spin.value(),
             "min_instance_size": self.min_size_spin.value(),
-            "separation_threshold": float(self.separation_spin.value()),
             "device": self.device_combo.currentData(),
         }
+        if self.separation_spin.value() > 0:
+            options["separation_threshold"] = float(self.separation_spin.value())
+        return options
 
     @staticmethod
     def _check_channels(model: LazyUNet, target: Target) -> None:
