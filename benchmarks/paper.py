@@ -81,7 +81,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=1, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=0.5,
+            separation_positive_weight=5.0, separation_threshold=None,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
@@ -89,7 +89,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=0.5,
+            separation_positive_weight=5.0, separation_threshold=None,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
@@ -99,7 +99,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=3, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=0.5,
+            separation_positive_weight=5.0, separation_threshold=None,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
@@ -107,7 +107,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=0.5,
+            separation_positive_weight=5.0, separation_threshold=None,
             device="auto", mixed_precision=True, num_threads=0,
         ),
     },
@@ -267,7 +267,8 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
         "predict": dict(
             tile_size=s["tile_size"], device=s["device"],
             min_instance_size=max(1, round(s["min_size_full"] * data.scale**2)),
-            separation_threshold=s["separation_threshold"],
+            **({} if s["separation_threshold"] is None
+               else {"separation_threshold": s["separation_threshold"]}),
         ),
     })
 
@@ -282,8 +283,11 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     iface = []
     has_sep = model.config.model.multitask
     for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
-        # Explicit, so that a saved model is rescored at the harness's threshold.
-        pred = model.predict(image, separation_threshold=settings["separation_threshold"])
+        # None: the model's own threshold (calibrated when it was trained);
+        # a number rescores a saved model at that threshold.
+        threshold = settings["separation_threshold"]
+        pred = model.predict(image, **({} if threshold is None else
+                                       {"separation_threshold": threshold}))
         shape = truth.shape
         seg = resize_labels(pred.segmentation, shape)
         inst = resize_labels(pred.instances.astype(np.int32), shape)
@@ -398,6 +402,8 @@ def run_one(
             "evaluate": round(eval_seconds, 2),
         },
         "final_loss": float(np.mean([h["loss"] for h in history[-20:]])) if history else None,
+        # The threshold the model calibrated at the end of training (multi-task).
+        "separation_threshold": model.config.predict.separation_threshold,
         "metrics": scores,
     }
     return result, model
@@ -466,7 +472,9 @@ def main(argv: list[str] | None = None) -> int:
         if key not in settings:
             parser.error(f"--set {item}: unknown setting; known: {', '.join(settings)}")
         kind = type(settings[key])
-        if kind is bool:
+        if settings[key] is None:  # optional numbers, e.g. separation_threshold
+            settings[key] = float(value)
+        elif kind is bool:
             settings[key] = value.lower() in ("1", "true", "yes")
         elif kind is tuple:  # e.g. task_weights=1,2,1
             settings[key] = tuple(float(v) for v in value.split(","))

@@ -35,9 +35,14 @@ PAIRINGS = {"a": "bcde", "f": "ade"}
 HEADLINE_K = {"glas": 8, "bbbc039": 10}
 
 
-def load_runs(folder: Path, dataset: str, config: str) -> list[dict]:
+def load_runs(
+    folder: Path, dataset: str, config: str, rescored: Path | None = None
+) -> list[dict]:
+    """Full runs of ``folder``; a run rescored in ``rescored`` is taken from there."""
     runs = []
     for path in sorted(folder.glob(f"{dataset}-{config}-*.json")):
+        if rescored is not None and (rescored / path.name).exists():
+            path = rescored / path.name
         run = json.loads(path.read_text())
         if run.get("partial"):
             continue
@@ -183,6 +188,8 @@ def summary(runs: list[dict]) -> dict:
                 "strong_fraction": r["strong_fraction"],
                 "n_train_images_used": r["n_train_images_used"],
                 "wall_seconds": r["wall_seconds"], "final_loss": r["final_loss"],
+                "separation_threshold": r.get("separation_threshold"),
+                **({"rescored": r["rescored"]} if "rescored" in r else {}),
                 "metrics": r["metrics"],
             }
             for r in sorted(runs, key=lambda r: (r["method"], r["k"] or 0, r["seed"]))
@@ -251,8 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", help="compact summary JSON to write")
     parser.add_argument("--plot", help="PNG to write")
     parser.add_argument("--markdown", help="markdown table to write (default: print)")
+    parser.add_argument("--rescored", help="folder of rescored runs that replace those of "
+                        "--results (separation_threshold.py writes <results>/calibrated)")
     args = parser.parse_args(argv)
-    runs = load_runs(Path(args.results), args.dataset, args.config)
+    runs = load_runs(Path(args.results), args.dataset, args.config,
+                     Path(args.rescored) if args.rescored else None)
     if not runs:
         raise SystemExit(f"no finished {args.dataset} {args.config} runs in {args.results}")
     text = markdown(runs, args.dataset)

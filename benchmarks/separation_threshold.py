@@ -1,12 +1,16 @@
 """Rescore saved multi-task paper models at a separation threshold calibrated on training patches.
 
-The models of ``benchmarks/paper.py`` cut touching objects apart where the
-interface probability exceeds a threshold (0.5 when they were trained). This
-recomputes, for each saved run, the threshold that
-:func:`napari_lazyunet.core.train.calibrate_separation_threshold` picks on
-patches of that run's own simulated training labels (no test image is
-looked at), and scores the test split at that threshold, next to the
-run's scores at 0.5.
+Training now ends by calibrating the separation threshold on training
+patches (:func:`napari_lazyunet.core.train.calibrate_separation_threshold`);
+runs of ``benchmarks/paper.py`` saved before that cut touching objects apart
+at 0.5. For each saved run this rebuilds the run's simulated training set,
+draws the same calibration patches that ``fit`` draws now
+(:func:`~napari_lazyunet.core.train.calibration_sampler`: seed and step of
+the run), so the threshold is the one a rerun of the run would store (the
+weights are the same: training is seeded), scores the test split at that
+threshold, and writes the run's JSON with those scores to
+``<results>/calibrated/`` (``report.py --rescored`` uses them). No test
+image is looked at to choose the threshold.
 
 Example::
 
@@ -21,16 +25,19 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import load_dataset, simulate  # noqa: E402
 from napari_lazyunet.api import LazyUNet, make_labels  # noqa: E402
-from napari_lazyunet.core.data import PatchSampler  # noqa: E402
-from napari_lazyunet.core.train import calibrate_separation_threshold, prepare_set  # noqa: E402
-from paper import CONFIGS, evaluate, training_inputs  # noqa: E402
+from napari_lazyunet.core.train import (  # noqa: E402
+    calibrate_separation_threshold,
+    calibration_sampler,
+    prepare_set,
+)
+from paper import CONFIGS, evaluate, git_commit, training_inputs  # noqa: E402
+
 
 def headline(metrics: dict) -> dict:
     """The scores the separation threshold can change (instances and interfaces)."""
@@ -50,9 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="+", required=True,
                         help="runs of benchmarks/results, e.g. a-k5-s0 f-k10-s1")
     parser.add_argument("--results", default="benchmarks/results")
-    parser.add_argument("--batches", type=int, default=20, help="training batches to calibrate on")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", help="write the rows here")
+    parser.add_argument("--json", help="also write the before / after rows here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = dict(CONFIGS[args.config][args.dataset])
@@ -63,19 +69,25 @@ def main(argv: list[str] | None = None) -> int:
         k, seed = int(k_tag.lstrip("k")), int(seed_tag.lstrip("s"))
         stem = Path(args.results) / f"{args.dataset}-{args.config}-{run}"
         model = LazyUNet.load(stem.with_suffix(".pt"))
-        stored = json.loads(stem.with_suffix(".json").read_text())["metrics"]
+        record = json.loads(stem.with_suffix(".json").read_text())
+        stored = record["metrics"]
 
         lazy = simulate(data.train.instances, k, seed, settings["scribble"])
         fit_args, _ = training_inputs(method, data, lazy, settings["detection_background"])
         images = fit_args.pop("images")
         prepared = prepare_set(images, make_labels(len(images), **fit_args), model.config,
                                warn_weak_only=False)
-        sampler = PatchSampler(prepared.images, prepared.targets, prepared.strong,
-                               model.config.train, np.random.default_rng(seed))
+        sampler = calibration_sampler(prepared, model.config.train, model.steps_done)
         threshold = calibrate_separation_threshold(
-            model.network, sampler, torch.device("cpu"), args.batches
+            model.network, sampler, torch.device("cpu"), model.config.train.recalibration_batches
         )
         scores = evaluate(model, data, {**settings, "separation_threshold": threshold or 0.5})
+        target = Path(args.results) / "calibrated" / stem.with_suffix(".json").name
+        target.parent.mkdir(exist_ok=True)
+        record.update(metrics=scores, separation_threshold=threshold,
+                      rescored={"by": "benchmarks/separation_threshold.py",
+                                "git_commit": git_commit()})
+        target.write_text(json.dumps(record, indent=1))
         row = {"run": run, "threshold": threshold,
                "at_0.5": headline(stored), "calibrated": headline(scores)}
         rows.append(row)

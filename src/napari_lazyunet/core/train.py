@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import LazyUNetConfig
+from ..config import LazyUNetConfig, TrainConfig
 from .checkpoint import Checkpoint, save_checkpoint
 from .data import PatchSampler
 from .devices import resolve_device
@@ -242,7 +242,8 @@ def iter_train(
         if not tcfg.calibrate_separation:
             return
         threshold = calibrate_separation_threshold(
-            model, sampler, device, tcfg.recalibration_batches, amp
+            model, calibration_sampler(prepared, tcfg, step), device,
+            tcfg.recalibration_batches, amp,
         )
         if threshold is not None:
             config = config.replace(predict={"separation_threshold": threshold})
@@ -342,6 +343,17 @@ def recalibrate_batchnorm(
 
 
 THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 ... 0.95
+
+
+def calibration_sampler(prepared: PreparedSet, config: TrainConfig, step: int) -> PatchSampler:
+    """Patches for :func:`calibrate_separation_threshold`, drawn from ``(seed, step)``.
+
+    Independent of the training draws, so that a saved model and its
+    training set give the same threshold again (benchmarks rescore saved
+    models this way).
+    """
+    rng = np.random.default_rng([config.seed, step])
+    return PatchSampler(prepared.images, prepared.targets, prepared.strong, config, rng)
 
 
 def calibrate_separation_threshold(
