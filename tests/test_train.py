@@ -215,6 +215,21 @@ def test_training_calibrates_the_separation_threshold(foam, tmp_path):
     np.testing.assert_array_equal(
         result.separation, result.probabilities["separation"][1] > threshold
     )
+    # The saved model and its training set give the same threshold again.
+    from napari_lazyunet.core.train import (
+        calibrate_separation_threshold,
+        calibration_sampler,
+        prepare_set,
+    )
+
+    labels = make_labels(2, detection=foam.detection[:2], separation=foam.separation[:2],
+                         segmentation=[foam.classes[0], None])
+    prepared = prepare_set(foam.images[:2], labels, model.config)
+    again = calibrate_separation_threshold(
+        LazyUNet.load(path).network, calibration_sampler(prepared, model.config.train, 3),
+        torch.device("cpu"), batches=2,
+    )
+    assert again == threshold
 
     # Switched off, or without interface labels, the threshold stays at 0.5.
     off = LazyUNet(tiny_config(steps=2, calibrate_separation=False))
