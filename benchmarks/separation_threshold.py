@@ -25,12 +25,14 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import load_dataset, simulate  # noqa: E402
 from napari_lazyunet.api import LazyUNet, make_labels  # noqa: E402
+from napari_lazyunet.core.labels import TASKS  # noqa: E402
 from napari_lazyunet.core.train import (  # noqa: E402
     calibrate_separation_threshold,
     calibration_sampler,
@@ -49,6 +51,25 @@ def headline(metrics: dict) -> dict:
                                             "interface_precision", "interface_recall")}}
 
 
+def probe(model: LazyUNet, sampler, batches: int) -> dict:
+    """Interface probability on the calibration patches: where labelled, elsewhere, at most."""
+    index = TASKS.index("separation")
+    network = model.network.eval()
+    on, off, top = [], [], 0.0
+    with torch.no_grad():
+        for _ in range(batches):
+            x, t = sampler.batch()
+            logits = network(torch.from_numpy(x))["separation"]
+            p = torch.softmax(logits, dim=1)[:, 1].numpy()
+            on.append(p[t[:, index] == 1])
+            off.append(p[t[:, index] == 0])
+            top = max(top, float(p.max()))
+    on, off = np.concatenate(on), np.concatenate(off)
+    return {"mean_on_interfaces": float(on.mean()) if on.size else None,
+            "mean_elsewhere": float(off.mean()), "max": top,
+            "interface_share": on.size / (on.size + off.size)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", required=True)
@@ -59,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="benchmarks/results")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the before / after rows here")
+    parser.add_argument("--probe", action="store_true",
+                        help="only print the interface probabilities on the calibration patches "
+                             "(mean on labelled interfaces, mean elsewhere, maximum); no scoring")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = dict(CONFIGS[args.config][args.dataset])
@@ -78,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         prepared = prepare_set(images, make_labels(len(images), **fit_args), model.config,
                                warn_weak_only=False)
         sampler = calibration_sampler(prepared, model.config.train, model.steps_done)
+        if args.probe:
+            found = probe(model, sampler, model.config.train.recalibration_batches)
+            print(f"{run}: " + ", ".join(f"{key} {value:.4f}" for key, value in found.items()
+                                         if value is not None), flush=True)
+            continue
         threshold = calibrate_separation_threshold(
             model.network, sampler, torch.device("cpu"), model.config.train.recalibration_batches
         )
