@@ -394,7 +394,7 @@ def run_one(
         "n_train_images_used": len(images),
         "seed": seed,
         "harness": settings,
-        "config": config.to_dict(),
+        "config": model.config.to_dict(),  # as trained (calibrated threshold included)
         "git_commit": args.git_commit,
         "machine": machine(device),
         "wall_seconds": {
