@@ -30,7 +30,10 @@ def test_train_predict_evaluate(project, foam, tmp_path, capsys):
                  "--val-fraction", "0.34", "--lr-schedule", "cosine", "-q"])
     assert code == 0 and model.is_file()
     assert LazyUNet.load(model).config.train.lr_schedule == "cosine"
-    assert "validating on 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "validating on 1" in out
+    threshold = LazyUNet.load(model).config.predict.separation_threshold
+    assert f"separation threshold {threshold:g}" in out
 
     out = tmp_path / "pred"
     assert main(["predict", str(model), str(project / "images"), "-o", str(out), "-q",

@@ -101,7 +101,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"stopped at step {model.steps_done}; the model so far is in {args.out}")
         return 130
     bar.close()
-    print(f"saved {args.out} ({model.steps_done} steps)")
+    threshold = ""
+    if model.config.model.multitask:
+        threshold = f", separation threshold {model.config.predict.separation_threshold:g}"
+    print(f"saved {args.out} ({model.steps_done} steps{threshold})")
     return 0
 
 
