@@ -72,6 +72,8 @@ def test_train_a_few_steps_with_validation(make_napari_viewer, sample, notes):
     assert val_steps == [2.0, 4.0]  # validate every 2 steps on the held-out image
     assert widget.progress.value() == 4
     assert "Finished 4 step" in widget.status.text()
+    threshold = model.config.predict.separation_threshold
+    assert f"Separation threshold {threshold:g}" in widget.status.text()
     # The strong image stayed in training, so the validation set's lack of
     # strong images is not reported as "no strong image".
     assert not any("no strong image" in message for _, message, _ in notes)

@@ -669,6 +669,9 @@ class TrainWidget(JobWidgetMixin, QWidget):
             )
         else:
             message = f"Finished {done} step(s){where}."
+        if model.config.model.multitask:
+            threshold = model.config.predict.separation_threshold
+            message += f" Separation threshold {threshold:g} (calibrated on the training labels)."
         self.status.setText(message)
         self.store.busy = False
         self.store.set(model, f"trained in this viewer ({model.steps_done} steps)")
