@@ -267,8 +267,6 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
         "predict": dict(
             tile_size=s["tile_size"], device=s["device"],
             min_instance_size=max(1, round(s["min_size_full"] * data.scale**2)),
-            **({} if s["separation_threshold"] is None
-               else {"separation_threshold": s["separation_threshold"]}),
         ),
     })
 
@@ -282,12 +280,12 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     counts = {"obj": [0, 0, 0], "inst": [0, 0, 0]}
     iface = []
     has_sep = model.config.model.multitask
+    # None: the model's own threshold (calibrated when it was trained); a
+    # number scores the model at that threshold (e.g. a saved model rescored).
+    threshold = settings["separation_threshold"]
+    options = {} if threshold is None else {"separation_threshold": threshold}
     for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
-        # None: the model's own threshold (calibrated when it was trained);
-        # a number rescores a saved model at that threshold.
-        threshold = settings["separation_threshold"]
-        pred = model.predict(image, **({} if threshold is None else
-                                       {"separation_threshold": threshold}))
+        pred = model.predict(image, **options)
         shape = truth.shape
         seg = resize_labels(pred.segmentation, shape)
         inst = resize_labels(pred.instances.astype(np.int32), shape)

@@ -25,18 +25,17 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import load_dataset, simulate  # noqa: E402
 from napari_lazyunet.api import LazyUNet, make_labels  # noqa: E402
-from napari_lazyunet.core.labels import TASKS  # noqa: E402
 from napari_lazyunet.core.train import (  # noqa: E402
     calibrate_separation_threshold,
     calibration_sampler,
     prepare_set,
+    separation_probabilities,
 )
 from paper import CONFIGS, evaluate, git_commit, training_inputs  # noqa: E402
 
@@ -53,21 +52,11 @@ def headline(metrics: dict) -> dict:
 
 def probe(model: LazyUNet, sampler, batches: int) -> dict:
     """Interface probability on the calibration patches: where labelled, elsewhere, at most."""
-    index = TASKS.index("separation")
-    network = model.network.eval()
-    on, off, top = [], [], 0.0
-    with torch.no_grad():
-        for _ in range(batches):
-            x, t = sampler.batch()
-            logits = network(torch.from_numpy(x))["separation"]
-            p = torch.softmax(logits, dim=1)[:, 1].numpy()
-            on.append(p[t[:, index] == 1])
-            off.append(p[t[:, index] == 0])
-            top = max(top, float(p.max()))
-    on, off = np.concatenate(on), np.concatenate(off)
+    p, truth = separation_probabilities(model.network, sampler, torch.device("cpu"), batches)
+    on, off = p[truth], p[~truth]
     return {"mean_on_interfaces": float(on.mean()) if on.size else None,
-            "mean_elsewhere": float(off.mean()), "max": top,
-            "interface_share": on.size / (on.size + off.size)}
+            "mean_elsewhere": float(off.mean()), "max": float(p.max()),
+            "interface_share": on.size / p.size}
 
 
 def main(argv: list[str] | None = None) -> int:

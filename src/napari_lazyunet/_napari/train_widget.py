@@ -671,7 +671,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             message = f"Finished {done} step(s){where}."
         if model.config.model.multitask:
             threshold = model.config.predict.separation_threshold
-            message += f" Separation threshold {threshold:g} (calibrated on the training labels)."
+            message += f" Separation threshold {threshold:g}."
         self.status.setText(message)
         self.store.busy = False
         self.store.set(model, f"trained in this viewer ({model.steps_done} steps)")

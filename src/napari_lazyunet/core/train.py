@@ -381,6 +381,25 @@ def calibrate_separation_threshold(
     """
     if batches <= 0 or "separation" not in getattr(model, "tasks", ()):
         return None
+    probabilities, truth = separation_probabilities(model, sampler, device, batches, amp)
+    return best_f1_threshold(probabilities, truth)
+
+
+def separation_probabilities(
+    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
+    amp: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interface probability and label of every labelled pixel of ``batches`` patches.
+
+    The model is run in eval mode with frozen weights (its mode is restored).
+
+    Returns
+    -------
+    probabilities : ndarray
+        ``float32``, one value per labelled separation pixel.
+    truth : ndarray
+        ``bool``, True where that pixel is labelled interface.
+    """
     index = TASKS.index("separation")
     was_training = model.training
     model.eval()
@@ -394,7 +413,7 @@ def calibrate_separation_threshold(
             probabilities.append(interface[valid])
             labels.append(t[:, index][valid] == 1)
     model.train(was_training)
-    return best_f1_threshold(np.concatenate(probabilities), np.concatenate(labels))
+    return np.concatenate(probabilities), np.concatenate(labels)
 
 
 def best_f1_threshold(
