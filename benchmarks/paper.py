@@ -81,7 +81,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=1, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
+            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
@@ -89,7 +89,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
+            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
@@ -99,7 +99,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=3, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
+            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
@@ -107,7 +107,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
+            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
             device="auto", mixed_precision=True, num_threads=0,
         ),
     },
@@ -260,6 +260,7 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
             # single-task baselines keep the plain loss.
             task_weights=s["task_weights"] if multitask else (1.0, 1.0, 1.0),
             separation_positive_weight=s["separation_positive_weight"],
+            intensity_jitter=s["intensity_jitter"],
             recalibration_batches=s["recalibration_batches"], seed=seed, device=s["device"],
             validate_every=0, mixed_precision=s["mixed_precision"],
             num_threads=s["num_threads"], baseline_target=baseline_target,

@@ -30,6 +30,7 @@ def test_paper_defaults():
     [
         (lambda: TrainConfig(patch_size=100), "multiple of 16"),
         (lambda: TrainConfig(device="tpu"), "device='tpu' is unknown"),
+        (lambda: TrainConfig(intensity_jitter=-0.1), "intensity_jitter"),
         (lambda: ModelConfig(class_names=("a", "a")), "distinct"),
         (lambda: ModelConfig(in_channels=0), "in_channels"),
         (lambda: PredictConfig(separation_threshold=1.0), "separation_threshold"),

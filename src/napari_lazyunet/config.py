@@ -143,6 +143,12 @@ class TrainConfig:
         Random rescale factors (min, max).
     rotate, flip : bool
         Random rotation by any angle / random flips.
+    intensity_jitter : float
+        Strength ``j`` of a random intensity change per patch and channel,
+        applied to the normalised image: gain ``exp(u)`` and offset ``v``,
+        ``u, v`` uniform in ``[-j, j]`` (0: off). It imitates the staining
+        and illumination differences between slides, which a model trained
+        on a few images otherwise meets only at prediction time.
     seed : int
         Seeds sampling, augmentation and initialisation (reproducible on CPU).
     device : {"auto", "cpu", "cuda", "mps"} or str
@@ -183,6 +189,7 @@ class TrainConfig:
     scale_range: tuple[float, float] = (0.8, 1.25)
     rotate: bool = True
     flip: bool = True
+    intensity_jitter: float = 0.0
     seed: int = 0
     device: str = "auto"
     validate_every: int = 100
@@ -217,6 +224,10 @@ class TrainConfig:
         _check(
             len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
             f"train.scale_range must be (min, max) with 0 < min <= max, got {self.scale_range}",
+        )
+        _check(
+            0 <= self.intensity_jitter <= 1,
+            f"train.intensity_jitter must be within [0, 1], got {self.intensity_jitter}",
         )
         _check(
             self.device.split(":")[0] in DEVICES,
