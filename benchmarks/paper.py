@@ -244,6 +244,11 @@ def training_inputs(
     raise ValueError(f"unknown method {method!r}")
 
 
+def working_min_size(settings: dict, data: Dataset) -> int:
+    """Smallest instance in pixels of the working scale."""
+    return max(1, round(settings["min_size_full"] * data.scale**2))
+
+
 def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target: str,
                  seed: int, steps: int | None) -> LazyUNetConfig:
     s = settings
@@ -267,7 +272,7 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
         ),
         "predict": dict(
             tile_size=s["tile_size"], device=s["device"],
-            min_instance_size=max(1, round(s["min_size_full"] * data.scale**2)),
+            min_instance_size=working_min_size(s, data),
         ),
     })
 
@@ -284,7 +289,12 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     # None: the model's own threshold (calibrated when it was trained); a
     # number scores the model at that threshold (e.g. a saved model rescored).
     threshold = settings["separation_threshold"]
-    options = {} if threshold is None else {"separation_threshold": threshold}
+    # The test images are already at the working scale (load_dataset resized
+    # them), so the model must not resize them again, and sizes count pixels
+    # of that scale.
+    options = {"input_scale": 1.0, "min_instance_size": working_min_size(settings, data)}
+    if threshold is not None:
+        options["separation_threshold"] = threshold
     for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
         pred = model.predict(image, **options)
         shape = truth.shape
@@ -376,6 +386,12 @@ def run_one(
     t0 = time.perf_counter()
     model.fit(images, **fit_args)
     train_seconds = time.perf_counter() - t0
+    # The saved model then takes images at their original size (``lazyunet
+    # predict``), works at the scale it was trained at and drops instances by
+    # their size at the original resolution.
+    model.config = model.config.replace(
+        predict={"input_scale": data.scale, "min_instance_size": settings["min_size_full"]}
+    )
     t0 = time.perf_counter()
     scores = evaluate(model, data, settings)
     eval_seconds = time.perf_counter() - t0
@@ -521,8 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                 result["wall_seconds"]["total"] = round(time.perf_counter() - t0, 2)
                 result["partial"] = partial
                 # The trained model beside its scores, to evaluate on other images
-                # (``lazyunet predict``); GlaS models expect quarter-size images
-                # in the cpu configuration.
+                # (``lazyunet predict`` on images at their original size).
                 model.save(path.with_suffix(".pt"))
                 path.write_text(json.dumps(result, indent=1))
                 m = result["metrics"]

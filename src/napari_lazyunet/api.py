@@ -290,7 +290,7 @@ class LazyUNet:
         **predict_options
             Fields of :class:`~napari_lazyunet.config.PredictConfig`
             (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``min_instance_size``,
-            ``separation_threshold``).
+            ``separation_threshold``, ``block_size``, ``input_scale``).
 
         Returns
         -------

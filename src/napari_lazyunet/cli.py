@@ -120,7 +120,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files = list_images(args.input)
     options = {
         key: getattr(args, key)
-        for key in ("tile_size", "overlap", "device", "batch_size", "separation_threshold")
+        for key in (
+            "tile_size", "overlap", "device", "batch_size", "min_instance_size",
+            "separation_threshold", "input_scale",
+        )
         if getattr(args, key) is not None
     }
     out = Path(args.out)
@@ -321,10 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--device")
+    p.add_argument("--min-instance-size", type=int,
+                   help="drop instances smaller than this many pixels (default: the model's)")
     p.add_argument("--separation-threshold", type=float,
                    help="interface probability that separates touching objects (default: the "
                         "one calibrated when the model was trained); lower it if touching "
                         "objects stay merged")
+    p.add_argument("--input-scale", type=float,
+                   help="resize every image by this factor before the network and the outputs "
+                        "back to the image's size (default: the model's, 1 unless it was "
+                        "trained on resized images; e.g. 0.5 for images twice the training "
+                        "resolution)")
     p.add_argument("--probabilities", action="store_true", help="also write probability maps")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_predict)

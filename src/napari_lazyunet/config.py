@@ -272,6 +272,14 @@ class PredictConfig:
         only its label maps are kept, and probabilities are not returned.
         Host memory then grows with the block, not the plane (whole-slide
         images, memory-mapped TIFFs).
+    input_scale : float
+        Factor by which every plane is resized before it meets the network,
+        for a model trained on images resized by the same factor (e.g. 0.25
+        for one trained at quarter resolution); every output comes back at
+        the plane's own size (probabilities resized with linear
+        interpolation, label maps and instances made from them there).
+        ``min_instance_size`` and ``block_size`` count pixels of the plane,
+        ``tile_size`` pixels of the network's input. 1: no resizing.
     """
 
     tile_size: int = 256
@@ -281,6 +289,7 @@ class PredictConfig:
     min_instance_size: int = 10
     separation_threshold: float = 0.5
     block_size: int = 4096
+    input_scale: float = 1.0
 
     def __post_init__(self) -> None:
         _check(
@@ -297,6 +306,10 @@ class PredictConfig:
         _check(
             0 < self.separation_threshold < 1,
             f"predict.separation_threshold must be within (0, 1), got {self.separation_threshold}",
+        )
+        _check(
+            0.01 <= self.input_scale <= 16,
+            f"predict.input_scale must be within [0.01, 16], got {self.input_scale}",
         )
         _check(
             self.block_size >= self.tile_size,

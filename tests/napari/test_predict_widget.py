@@ -104,6 +104,26 @@ def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained)
     assert separation.sum() > 0
 
 
+def test_input_scale_from_the_form(make_napari_viewer, sample, trained):
+    model, _ = trained
+    viewer = make_napari_viewer()
+    image = add_foam_image(viewer, sample, 2)
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer)
+    widget.set_input(image)
+    assert "input_scale" not in widget.predict_options()
+    assert widget.scale_spin.text() == "model's"
+
+    widget.scale_spin.setValue(0.5)
+    assert widget.run()
+    segmentation = find_output_layer(viewer, image, "segmentation").data
+    assert segmentation.shape == sample.images[2].shape[:2]
+    expected = model.predict(sample.images[2], tile_size=64, device="cpu", input_scale=0.5)
+    np.testing.assert_array_equal(segmentation, expected.segmentation)
+    unscaled = model.predict(sample.images[2], tile_size=64, device="cpu").segmentation
+    assert not np.array_equal(segmentation, unscaled)
+
+
 def test_predict_all_layers_in_worker_with_a_stack(make_napari_viewer, qtbot, sample, trained):
     model, _ = trained
     viewer = make_napari_viewer()

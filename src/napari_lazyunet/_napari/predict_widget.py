@@ -252,6 +252,20 @@ class PredictWidget(JobWidgetMixin, QWidget):
             "calibrated when the model was trained); lower it if touching objects stay merged"
         )
         form.addRow("Separation threshold", self.separation_spin)
+        self.scale_spin = QDoubleSpinBox()
+        self.scale_spin.setRange(0.0, 16.0)
+        self.scale_spin.setDecimals(3)
+        self.scale_spin.setSingleStep(0.05)
+        # 0 stands for the model's own input scale (1 unless it was trained
+        # on resized images).
+        self.scale_spin.setSpecialValueText("model's")
+        self.scale_spin.setValue(0.0)
+        self.scale_spin.setToolTip(
+            "Resize the image by this factor before the network (outputs come back at the "
+            "image's size): e.g. 0.5 when the image has twice the resolution of the "
+            "training images"
+        )
+        form.addRow("Input scale", self.scale_spin)
         self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
         layout.addWidget(options_box)
@@ -404,6 +418,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
         }
         if self.separation_spin.value() > 0:
             options["separation_threshold"] = float(self.separation_spin.value())
+        if self.scale_spin.value() > 0:
+            options["input_scale"] = float(self.scale_spin.value())
         return options
 
     @staticmethod

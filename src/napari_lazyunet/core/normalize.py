@@ -11,6 +11,7 @@ import numpy as np
 
 from ..config import NormalizationConfig
 from .labels import LabelError
+from .resize import resize_channels, scaled_shape
 
 
 def to_channels_first(image: np.ndarray, in_channels: int) -> np.ndarray:
@@ -45,12 +46,15 @@ MAX_SAMPLES = 4_000_000
 
 
 def normalization_bounds(
-    image: np.ndarray, config: NormalizationConfig, in_channels: int
+    image: np.ndarray, config: NormalizationConfig, in_channels: int, scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel intensities mapped to 0 and 1, each shaped ``(C, 1, 1)``.
 
     Planes with more than :data:`MAX_SAMPLES` pixels are sampled on a regular
-    grid (deterministic), which changes percentiles negligibly.
+    grid (deterministic), which changes percentiles negligibly. With
+    ``scale < 1`` the bounds are those of the plane shrunk by ``scale``
+    (shrinking averages pixels and narrows the percentiles), approximated on
+    the sample when the grid is finer than the shrunk pixels.
     """
     if config.mode == "fixed":
         lo = np.full((in_channels, 1, 1), config.low, np.float32)
@@ -61,6 +65,8 @@ def normalization_bounds(
     height, width = np.shape(image)[:2]
     stride = max(1, int(np.ceil(np.sqrt(height * width / MAX_SAMPLES))))
     sample = to_channels_first(np.asarray(image[::stride, ::stride]), in_channels)
+    if scale * stride < 1:
+        sample = resize_channels(sample, scaled_shape(sample.shape[-2:], scale * stride))
     flat = sample.reshape(sample.shape[0], -1)
     if config.mode == "percentile":
         lo, hi = np.percentile(flat, [config.low, config.high], axis=1)

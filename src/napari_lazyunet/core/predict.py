@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from ..config import NormalizationConfig, PredictConfig
 from .labels import LabelError
 from .normalize import apply_normalization, normalization_bounds, normalize_image
 from .postprocess import instances_from_outputs
+from .resize import resize_channels, resize_plane, scaled_shape
 from .tiling import gaussian_weight, tile_grid, tile_shape
 
 
@@ -134,6 +136,23 @@ class _PlaneMaps:
     probabilities: dict[str, np.ndarray] | None = None
 
 
+def _iter_scaled_probabilities(model, raw, normalise, config, device):
+    """:func:`iter_plane_probabilities` of a raw plane (or crop) at ``config.input_scale``.
+
+    The plane is resized before it is normalised, as the training images of a
+    model trained on resized images were; the probabilities come back at the
+    plane's own size.
+    """
+    shape = raw.shape[:2]
+    scaled = config.input_scale != 1
+    if scaled:
+        raw = resize_plane(raw, scaled_shape(shape, config.input_scale))
+    for done, total, probs in iter_plane_probabilities(model, normalise(raw), config, device):
+        if probs is not None and scaled:
+            probs = {task: resize_channels(p, shape) for task, p in probs.items()}
+        yield done, total, probs
+
+
 def _label_maps(
     probs: dict[str, np.ndarray], threshold: float, window=(slice(None), slice(None))
 ) -> tuple:
@@ -157,16 +176,19 @@ def _iter_blocks(model, plane, in_channels, normalization, config, device, index
     between blocks see the same neighbourhood as the rest of the image.
     """
     shape = plane.shape[:2]
-    bounds = normalization_bounds(plane, normalization, in_channels)
-    block, halo = config.block_size, config.tile_size
+    bounds = normalization_bounds(plane, normalization, in_channels, config.input_scale)
+    # One network tile of context, in the plane's pixels.
+    block, halo = config.block_size, int(np.ceil(config.tile_size / config.input_scale))
     starts = [(y, x) for y in range(0, shape[0], block) for x in range(0, shape[1], block)]
     seg = np.zeros(shape, np.uint8)
     det = sep = None
     for done, (by, bx) in enumerate(starts, start=1):
         y0, x0 = max(0, by - halo), max(0, bx - halo)
         y1, x1 = min(shape[0], by + block + halo), min(shape[1], bx + block + halo)
-        crop = apply_normalization(np.asarray(plane[y0:y1, x0:x1]), bounds, in_channels)
-        *_, (_, _, probs) = iter_plane_probabilities(model, crop, config, device)
+        *_, (_, _, probs) = _iter_scaled_probabilities(
+            model, np.asarray(plane[y0:y1, x0:x1]),
+            lambda crop: apply_normalization(crop, bounds, in_channels), config, device,
+        )
         height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
         window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))
         b_seg, b_det, b_sep = _label_maps(probs, config.separation_threshold, window)
@@ -228,8 +250,10 @@ def iter_predict(
             )
             results.append(maps)
             continue
-        normalised = normalize_image(plane, normalization, in_channels)
-        for done, total, probs in iter_plane_probabilities(model, normalised, config, device):
+        normalise = partial(normalize_image, config=normalization, in_channels=in_channels)
+        for done, total, probs in _iter_scaled_probabilities(
+            model, plane, normalise, config, device
+        ):
             if probs is None:
                 yield PredictEvent(index, len(planes), done, total)
             else:
