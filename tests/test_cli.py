@@ -118,3 +118,15 @@ def test_errors_are_one_line_messages(tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"not a model")
     assert main(["predict", str(tmp_path / "bad.pt"), str(tmp_path), "-o", str(tmp_path)]) == 2
     assert "lazyunet predict: error:" in capsys.readouterr().err
+
+
+def test_train_at_an_input_scale_and_predict_at_the_image_size(project, tmp_path):
+    model = tmp_path / "half.pt"
+    assert main(["train", str(project), "-o", str(model), "--steps", "2", "--batch-size", "2",
+                 "--patch-size", "16", "--base-channels", "4", "--depth", "2", "--device", "cpu",
+                 "--input-scale", "0.5", "-q"]) == 0
+    assert LazyUNet.load(model).config.predict.input_scale == 0.5
+    out = tmp_path / "pred"
+    assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(out),
+                 "-q", "--tile-size", "32"]) == 0
+    assert read_image(out / "instances" / "a.tif").shape == (64, 64)

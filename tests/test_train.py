@@ -240,3 +240,29 @@ def test_training_calibrates_the_separation_threshold(foam, tmp_path):
     unlabelled.fit(foam.images[:2], detection=foam.detection[:2],
                    segmentation=[foam.classes[0], None])
     assert unlabelled.config.predict.separation_threshold == 0.5
+
+
+def test_training_at_an_input_scale_shrinks_images_and_keeps_thin_interfaces():
+    from napari_lazyunet.core.train import prepare_set
+
+    rng = np.random.default_rng(0)
+    images, det, seg = _stripes_task(rng, n=2, size=48)
+    separation = [np.zeros((48, 48), np.uint8) for _ in images]
+    separation[0][21, 5:40] = 1  # a one-pixel scribble on an odd row
+    labels = make_labels(2, detection=det, separation=separation, segmentation=[seg[0], None])
+    config = tiny_config().replace(predict={"input_scale": 0.5})
+    prepared = prepare_set(images, labels, config)
+    plain = prepare_set(images, labels, tiny_config())
+    for image, target in zip(prepared.images, prepared.targets, strict=True):
+        assert image.shape == (1, 24, 24) and target.shape == (3, 24, 24)
+    # Detection and segmentation keep their values at the nearest pixel.
+    np.testing.assert_array_equal(prepared.targets[0][1], plain.targets[0][1][::2, ::2])
+    assert prepared.strong == [True, False]
+    # The scribble on an odd row would vanish by nearest-pixel sampling; it stays a line.
+    assert (prepared.targets[0][2] == 1).any(axis=0).sum() >= 17
+    assert plain.targets[0][2][::2, ::2].max() == 0
+    # A trained model keeps the scale and predicts at the image's own size.
+    model = LazyUNet(config)
+    model.fit(images, detection=det, separation=separation, segmentation=[seg[0], None])
+    assert model.config.predict.input_scale == 0.5
+    assert model.predict(images[1]).segmentation.shape == (48, 48)

@@ -59,11 +59,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if getattr(args, key) is not None
     }
-    config = config.replace(model=model_options, train=train_options)
+    predict_options = {} if args.input_scale is None else {"input_scale": args.input_scale}
+    config = config.replace(model=model_options, train=train_options, predict=predict_options)
     if args.init:
         model = LazyUNet.load(args.init)
         model.check_compatible(project.class_names, project.in_channels)
-        model.config = model.config.replace(train=train_options)
+        model.config = model.config.replace(train=train_options, predict=predict_options)
     else:
         model = LazyUNet(config)
     labelled = project.labelled
@@ -309,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, help="poolings in the encoder (paper: 4)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int)
+    p.add_argument("--input-scale", type=float,
+                   help="train on the images resized by this factor (e.g. 0.5 for images "
+                        "with twice the detail the objects need); the model keeps it and "
+                        "predict resizes new images the same way")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of labelled images held out for validation")
     p.add_argument("--single-task", action="store_true",

@@ -273,13 +273,15 @@ class PredictConfig:
         Host memory then grows with the block, not the plane (whole-slide
         images, memory-mapped TIFFs).
     input_scale : float
-        Factor by which every plane is resized before it meets the network,
-        for a model trained on images resized by the same factor (e.g. 0.25
-        for one trained at quarter resolution); every output comes back at
-        the plane's own size (probabilities resized with linear
-        interpolation, label maps and instances made from them there).
-        ``min_instance_size`` and ``block_size`` count pixels of the plane,
-        ``tile_size`` pixels of the network's input. 1: no resizing.
+        Factor by which every plane is resized before it meets the network
+        (e.g. 0.5 when objects are large and finely sampled): training
+        resizes its images and labels by it, prediction resizes each plane
+        by it and brings every output back to the plane's own size
+        (probabilities resized with linear interpolation, label maps and
+        instances made from them there). ``min_instance_size`` and
+        ``block_size`` count pixels of the plane, ``tile_size`` and the
+        training ``patch_size`` pixels of the network's input. 1: no
+        resizing.
     """
 
     tile_size: int = 256

@@ -209,6 +209,13 @@ def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     widget.steps_spin.setValue(7)
     assert widget.preset_combo.currentData() == "custom"
     assert widget.steps_spin.value() == 7
+    # The input scale goes into the new model's configuration (training and
+    # prediction both use it), and a loaded model's scale is shown.
+    assert widget.config_for(("a",), 1).predict.input_scale == 1.0
+    widget.scale_spin.setValue(0.5)
+    assert widget.config_for(("a",), 1).predict.input_scale == 0.5
+    widget.set_form(paper.replace(predict={"input_scale": 0.25}))
+    assert widget.scale_spin.value() == 0.25
 
 
 def test_loss_plot_skips_unlabelled_tasks_and_blits(qtbot):

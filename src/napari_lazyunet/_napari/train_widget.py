@@ -303,6 +303,16 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.lr_spin.setSingleStep(1e-4)
         self.lr_spin.setValue(defaults.train.learning_rate)
         form.addRow("Learning rate", self.lr_spin)
+        self.scale_spin = QDoubleSpinBox()
+        self.scale_spin.setDecimals(3)
+        self.scale_spin.setRange(0.01, 16.0)
+        self.scale_spin.setSingleStep(0.05)
+        self.scale_spin.setValue(defaults.predict.input_scale)
+        self.scale_spin.setToolTip(
+            "Train on the images resized by this factor (e.g. 0.5 when objects are large "
+            "and finely sampled); the model keeps it and resizes images it predicts"
+        )
+        form.addRow("Input scale", self.scale_spin)
         self.validate_spin = _spin(0, 1_000_000, defaults.train.validate_every)
         form.addRow("Validate every", self.validate_spin)
         self.device_combo = device_combo()
@@ -501,6 +511,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
                 "multitask": self.multitask_check.isChecked(),
             },
             train=self.train_options(),
+            predict={"input_scale": float(self.scale_spin.value())},
         )
 
     def apply_preset(self, name: str) -> None:
@@ -551,6 +562,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.patch_spin.setValue(config.train.patch_size)
         self.lr_spin.setValue(config.train.learning_rate)
         self.validate_spin.setValue(config.train.validate_every)
+        self.scale_spin.setValue(config.predict.input_scale)
 
     # --------------------------------------------------------------- training
     def start(self) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -33,6 +34,7 @@ from .losses import multitask_loss
 from .metrics import dice_per_class
 from .normalize import normalize_image
 from .predict import iter_plane_probabilities
+from .resize import resize_plane, scaled_shape
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,9 @@ def prepare_set(
 
     For a single-task model whose ``baseline_target`` is ``"detection"``, the
     detection regions take the place of the segmentation target (the weak
-    labels baseline).
+    labels baseline). With ``config.predict.input_scale`` other than 1 the
+    images and targets are resized by it first (:func:`scale_training_pair`),
+    so the model learns at the scale it will predict at.
     """
     model_cfg = config.model
     validate_training_set(
@@ -102,10 +106,35 @@ def prepare_set(
         target = training_targets(lab, shape, model_cfg.n_classes)
         if not model_cfg.multitask and config.train.baseline_target == "detection":
             target = target[[0, 0, 2]]
+        if config.predict.input_scale != 1:
+            image, target = scale_training_pair(image, target, config.predict.input_scale)
         prepared_images.append(normalize_image(image, config.normalization, model_cfg.in_channels))
         targets.append(target)
     strong = [bool(np.any(t[1] != IGNORE)) for t in targets]
     return PreparedSet(prepared_images, targets, strong)
+
+
+def scale_training_pair(
+    image: np.ndarray, target: np.ndarray, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resize a training image and its ``(3, Y, X)`` targets by ``scale``.
+
+    The image is resized as prediction resizes it (:func:`.resize.resize_plane`).
+    Detection and segmentation targets take the nearest pixel's value; an
+    interface pixel of the separation target survives when any pixel it
+    merges is one, so thin scribbles are not lost when shrinking (pixels
+    where the separation task is unlabelled stay unlabelled).
+    """
+    shape = scaled_shape(np.shape(image)[:2], scale)
+    size = (shape[1], shape[0])
+    nearest = [
+        cv2.resize(task.astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
+        for task in target
+    ]
+    separation = nearest[2]
+    interface = cv2.resize((target[2] == 1).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    separation[(interface > 0) & (separation != IGNORE)] = 1
+    return resize_plane(image, shape), np.stack(nearest).astype(np.int64)
 
 
 def _loss(outputs, targets, config: LazyUNetConfig):
