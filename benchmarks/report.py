@@ -36,15 +36,20 @@ HEADLINE_K = {"glas": 8, "bbbc039": 10}
 
 
 def load_runs(
-    folder: Path, dataset: str, config: str, rescored: Path | None = None
+    folder: Path, dataset: str, config: str, rescored: Path | None = None,
+    include_partial: bool = False,
 ) -> list[dict]:
-    """Full runs of ``folder``; a run rescored in ``rescored`` is taken from there."""
+    """Full runs of ``folder``; a run rescored in ``rescored`` is taken from there.
+
+    ``include_partial`` also takes exploratory runs (``--set``, ``--steps``,
+    ...), for a folder that holds one such variant only.
+    """
     runs = []
     for path in sorted(folder.glob(f"{dataset}-{config}-*.json")):
         if rescored is not None and (rescored / path.name).exists():
             path = rescored / path.name
         run = json.loads(path.read_text())
-        if run.get("partial"):
+        if run.get("partial") and not include_partial:
             continue
         runs.append(run)
     return runs
@@ -260,9 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", help="markdown table to write (default: print)")
     parser.add_argument("--rescored", help="folder of rescored runs that replace those of "
                         "--results (separation_threshold.py writes <results>/calibrated)")
+    parser.add_argument("--include-partial", action="store_true",
+                        help="also report exploratory runs (a folder of one --set variant)")
     args = parser.parse_args(argv)
     runs = load_runs(Path(args.results), args.dataset, args.config,
-                     Path(args.rescored) if args.rescored else None)
+                     Path(args.rescored) if args.rescored else None, args.include_partial)
     if not runs:
         raise SystemExit(f"no finished {args.dataset} {args.config} runs in {args.results}")
     text = markdown(runs, args.dataset)
