@@ -240,32 +240,23 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.min_size_spin.setRange(0, 1_000_000)
         self.min_size_spin.setValue(defaults.min_instance_size)
         form.addRow("Min. instance size", self.min_size_spin)
-        self.separation_spin = QDoubleSpinBox()
-        self.separation_spin.setRange(0.0, 0.99)
-        self.separation_spin.setSingleStep(0.05)
-        # 0 stands for the threshold the model was trained with (calibrated
-        # on its training labels), shown as text rather than a number.
-        self.separation_spin.setSpecialValueText("model's")
-        self.separation_spin.setValue(0.0)
-        self.separation_spin.setToolTip(
+        self.separation_spin = _model_default_spin(
+            0.99, 2,
             "Interface probability that cuts touching objects apart (default: the one "
-            "calibrated when the model was trained); lower it if touching objects stay merged"
+            "calibrated when the model was trained); lower it if touching objects stay merged",
         )
         form.addRow("Separation threshold", self.separation_spin)
-        self.scale_spin = QDoubleSpinBox()
-        self.scale_spin.setRange(0.0, 16.0)
-        self.scale_spin.setDecimals(3)
-        self.scale_spin.setSingleStep(0.05)
-        # 0 stands for the model's own input scale (1 unless it was trained
-        # on resized images).
-        self.scale_spin.setSpecialValueText("model's")
-        self.scale_spin.setValue(0.0)
-        self.scale_spin.setToolTip(
+        self.scale_spin = _model_default_spin(
+            16.0, 3,
             "Resize the image by this factor before the network (outputs come back at the "
             "image's size): e.g. 0.5 when the image has twice the resolution of the "
-            "training images"
+            "training images",
         )
         form.addRow("Input scale", self.scale_spin)
+        # PredictConfig fields that the form leaves to the model unless set.
+        self._model_default_spins = {
+            "separation_threshold": self.separation_spin, "input_scale": self.scale_spin,
+        }
         self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
         layout.addWidget(options_box)
@@ -416,10 +407,9 @@ class PredictWidget(JobWidgetMixin, QWidget):
             "min_instance_size": self.min_size_spin.value(),
             "device": self.device_combo.currentData(),
         }
-        if self.separation_spin.value() > 0:
-            options["separation_threshold"] = float(self.separation_spin.value())
-        if self.scale_spin.value() > 0:
-            options["input_scale"] = float(self.scale_spin.value())
+        for key, spin in self._model_default_spins.items():
+            if spin.value() > 0:
+                options[key] = float(spin.value())
         return options
 
     @staticmethod
@@ -522,6 +512,22 @@ class PredictWidget(JobWidgetMixin, QWidget):
 
     def _show_error(self, error: BaseException | str | None) -> None:
         self.status.setText(notify_error(error if error is not None else "prediction failed"))
+
+
+def _model_default_spin(maximum: float, decimals: int, tooltip: str) -> QDoubleSpinBox:
+    """A number field whose 0, shown as "model's", leaves the model's own setting.
+
+    Used for settings a model carries from its training (the calibrated
+    separation threshold, the input scale it was trained at).
+    """
+    spin = QDoubleSpinBox()
+    spin.setDecimals(decimals)
+    spin.setRange(0.0, maximum)
+    spin.setSingleStep(0.05)
+    spin.setSpecialValueText("model's")
+    spin.setValue(0.0)
+    spin.setToolTip(tooltip)
+    return spin
 
 
 def _path_row(parent: QWidget, title: str) -> tuple[QLineEdit, QWidget]:

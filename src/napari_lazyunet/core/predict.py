@@ -242,6 +242,7 @@ def iter_predict(
     planes, leading = split_planes(image, in_channels)
     torch.set_flush_denormal(True)  # see train.py: denormals slow CPU convolutions
     model = model.to(device).eval()
+    normalise = partial(normalize_image, config=normalization, in_channels=in_channels)
     results: list[_PlaneMaps] = []
     for index, plane in enumerate(planes):
         if max(plane.shape[:2]) > config.block_size:
@@ -250,7 +251,6 @@ def iter_predict(
             )
             results.append(maps)
             continue
-        normalise = partial(normalize_image, config=normalization, in_channels=in_channels)
         for done, total, probs in _iter_scaled_probabilities(
             model, plane, normalise, config, device
         ):
