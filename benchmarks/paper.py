@@ -82,6 +82,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=1, min_size_full=200, detection_background=False,
             separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            calibrate_segmentation=True, segmentation_threshold=None,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
         "bbbc039": dict(
@@ -90,6 +91,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=2, min_size_full=10, detection_background=False,
             separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            calibrate_segmentation=True, segmentation_threshold=None,
             device="cpu", mixed_precision=False, num_threads=2,
         ),
     },
@@ -100,6 +102,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=3, min_size_full=200, detection_background=False,
             separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            calibrate_segmentation=True, segmentation_threshold=None,
             device="auto", mixed_precision=True, num_threads=0,
         ),
         "bbbc039": dict(
@@ -108,6 +111,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=2, min_size_full=10, detection_background=False,
             separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            calibrate_segmentation=True, segmentation_threshold=None,
             device="auto", mixed_precision=True, num_threads=0,
         ),
     },
@@ -266,7 +270,8 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
             task_weights=s["task_weights"] if multitask else (1.0, 1.0, 1.0),
             separation_positive_weight=s["separation_positive_weight"],
             intensity_jitter=s["intensity_jitter"],
-            recalibration_batches=s["recalibration_batches"], seed=seed, device=s["device"],
+            recalibration_batches=s["recalibration_batches"],
+            calibrate_segmentation=s["calibrate_segmentation"], seed=seed, device=s["device"],
             validate_every=0, mixed_precision=s["mixed_precision"],
             num_threads=s["num_threads"], baseline_target=baseline_target,
         ),
@@ -295,6 +300,8 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     options = {"input_scale": 1.0, "min_instance_size": working_min_size(settings, data)}
     if threshold is not None:
         options["separation_threshold"] = threshold
+    if settings["segmentation_threshold"] is not None:
+        options["segmentation_threshold"] = settings["segmentation_threshold"]
     for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
         pred = model.predict(image, **options)
         shape = truth.shape
@@ -419,6 +426,8 @@ def run_one(
         "final_loss": float(np.mean([h["loss"] for h in history[-20:]])) if history else None,
         # The threshold the model calibrated at the end of training (multi-task).
         "separation_threshold": model.config.predict.separation_threshold,
+        # The segmentation threshold it calibrated (None: argmax).
+        "segmentation_threshold": model.config.predict.segmentation_threshold,
         "metrics": scores,
     }
     return result, model

@@ -35,6 +35,8 @@ def test_paper_defaults():
         (lambda: ModelConfig(in_channels=0), "in_channels"),
         (lambda: PredictConfig(separation_threshold=1.0), "separation_threshold"),
         (lambda: PredictConfig(separation_threshold=0), "separation_threshold"),
+        (lambda: PredictConfig(segmentation_threshold=1.0), "segmentation_threshold"),
+        (lambda: PredictConfig(segmentation_threshold=0.0), "segmentation_threshold"),
         (lambda: LazyUNetConfig.from_dict({"modle": {}}), "unknown config section"),
         (lambda: LazyUNetConfig.from_dict({"model": {"widht": 3}}), "unknown key"),
     ],

@@ -143,6 +143,42 @@ def test_separation_threshold_decides_interfaces_in_both_prediction_paths(rng):
     assert agree > 0.99
 
 
+def test_segmentation_map_argmax_or_object_probability_threshold():
+    from napari_lazyunet.core.predict import segmentation_map
+
+    # Three pixels, classes background / 1 / 2.
+    probs = np.array([[0.45, 0.7, 0.2], [0.30, 0.2, 0.3], [0.25, 0.1, 0.5]], np.float32)
+    probs = probs[:, None, :]  # (K, 1, 3)
+    np.testing.assert_array_equal(segmentation_map(probs), [[0, 0, 2]])
+    # Threshold 0.5: pixel 0 is 55 % object, so it becomes its likeliest object class.
+    np.testing.assert_array_equal(segmentation_map(probs, 0.5), [[1, 0, 2]])
+    np.testing.assert_array_equal(segmentation_map(probs, 0.25), [[1, 1, 2]])
+    np.testing.assert_array_equal(segmentation_map(probs, 0.9), [[0, 0, 0]])
+
+
+def test_segmentation_threshold_decides_objects_in_both_prediction_paths(rng):
+    model = _model(depth=1)
+    image = rng.random((150, 170)).astype(np.float32)
+
+    def run(threshold, block=4096):
+        config = PredictConfig(tile_size=32, overlap=0.5, block_size=block,
+                               segmentation_threshold=threshold)
+        return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
+                       config=config, device=CPU)
+
+    default = run(None)
+    objects = 1 - default.probabilities["segmentation"][0]
+    np.testing.assert_array_equal(default.segmentation,
+                                  default.probabilities["segmentation"].argmax(0))
+    low, high = (float(np.quantile(objects, q)) for q in (0.3, 0.7))
+    loose, strict = run(low), run(high)
+    np.testing.assert_array_equal(loose.segmentation > 0, objects > low)
+    np.testing.assert_array_equal(strict.segmentation > 0, objects > high)
+    assert (strict.segmentation > 0).sum() < (loose.segmentation > 0).sum()
+    agree = (run(low, block=64).segmentation == loose.segmentation).mean()
+    assert agree > 0.99
+
+
 def test_block_mode_reads_a_memory_map_without_loading_it(tmp_path, rng):
     path = tmp_path / "big.npy"
     data = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint16, shape=(130, 140))

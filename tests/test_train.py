@@ -242,6 +242,112 @@ def test_training_calibrates_the_separation_threshold(foam, tmp_path):
     assert unlabelled.config.predict.separation_threshold == 0.5
 
 
+class _FixedObjectProbability(torch.nn.Module):
+    """Segmentation whose object probability is the input image itself."""
+
+    tasks = ("detection", "segmentation", "separation")
+
+    def forward(self, x):
+        p = x[:, :1].clamp(1e-4, 1 - 1e-4)
+        logits = torch.cat([torch.zeros_like(p), torch.log(p / (1 - p))], dim=1)
+        return {"detection": logits, "segmentation": logits, "separation": logits}
+
+
+def _squares(kind, ring=0.3, margin=2):
+    """Image and targets of a grid of squares: inner 8 x 8 regions, exact masks
+    ``margin`` pixels wider on every side (on the strong kind), and an object
+    probability of 0.9 inside, ``ring`` on the 2-pixel ring around, 0.02 elsewhere."""
+    from napari_lazyunet.core.labels import IGNORE
+
+    inner = np.zeros((96, 96), bool)
+    ringed = np.zeros((96, 96), bool)
+    exact = np.zeros((96, 96), bool)
+    for y in range(8, 96, 24):
+        for x in range(8, 96, 24):
+            inner[y : y + 8, x : x + 8] = True
+            ringed[y - 2 : y + 10, x - 2 : x + 10] = True
+            exact[y - margin : y + 8 + margin, x - margin : x + 8 + margin] = True
+    image = np.where(inner, 0.9, np.where(ringed, ring, 0.02)).astype(np.float32)[None]
+    targets = np.full((3, 96, 96), IGNORE, np.int64)
+    targets[0] = inner
+    if kind == "strong":
+        targets[1] = exact
+    return image, targets
+
+
+def test_segmentation_calibration_matches_the_strong_images_area_ratio():
+    from napari_lazyunet.config import TrainConfig
+    from napari_lazyunet.core.data import PatchSampler
+    from napari_lazyunet.core.train import calibrate_segmentation_threshold
+
+    config = TrainConfig(patch_size=48, batch_size=8, strong_fraction=0.5,
+                         scale_range=(1.0, 1.0), rotate=False, flip=False)
+
+    def threshold(kinds, model=None, ring=0.3, margin=2):
+        model = model if model is not None else _FixedObjectProbability()
+        pairs = [_squares(kind, ring, margin) for kind in kinds]
+        sampler = PatchSampler([p[0] for p in pairs], [p[1] for p in pairs],
+                               [kind == "strong" for kind in kinds], config,
+                               np.random.default_rng(0))
+        return calibrate_segmentation_threshold(model, sampler, torch.device("cpu"), 10)
+
+    # Exact masks cover 144 / 64 of the inner area. On the weak image the
+    # object area is that ratio only while the threshold keeps the ring
+    # (probability 0.3, argmax would drop it); a head sure of the ring keeps
+    # the argmax, and so does one that segments too much (never raised).
+    assert 0.05 <= threshold(["strong", "weak"]) < 0.3
+    assert threshold(["strong", "weak"], ring=0.9) is None
+    assert threshold(["strong", "weak"], ring=0.9, margin=0) is None
+    # Without a weak or without a strong image there is nothing to match.
+    assert threshold(["weak", "weak"]) is None
+    assert threshold(["strong", "strong"]) is None
+
+    class _SingleTask(_FixedObjectProbability):
+        tasks = ("segmentation",)
+
+    assert threshold(["strong", "weak"], _SingleTask()) is None
+
+
+def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
+    from napari_lazyunet.core.predict import segmentation_map
+    from napari_lazyunet.core.train import THRESHOLD_GRID
+
+    path = tmp_path / "model.pt"
+    model = LazyUNet(tiny_config(steps=3, recalibration_batches=4))
+    model.fit(foam.images[:2], detection=foam.detection[:2], separation=foam.separation[:2],
+              segmentation=[foam.classes[0], None], checkpoint=path)
+    threshold = model.config.predict.segmentation_threshold
+    assert threshold is None or threshold in THRESHOLD_GRID
+    assert LazyUNet.load(path).config.predict.segmentation_threshold == threshold
+    result = model.predict(foam.images[3])
+    np.testing.assert_array_equal(
+        result.segmentation, segmentation_map(result.probabilities["segmentation"], threshold)
+    )
+    # The saved model and its training set give the same threshold again.
+    from napari_lazyunet.core.train import (
+        calibrate_segmentation_threshold,
+        calibration_sampler,
+        prepare_set,
+    )
+
+    labels = make_labels(2, detection=foam.detection[:2], separation=foam.separation[:2],
+                         segmentation=[foam.classes[0], None])
+    prepared = prepare_set(foam.images[:2], labels, model.config)
+    again = calibrate_segmentation_threshold(
+        LazyUNet.load(path).network, calibration_sampler(prepared, model.config.train, 3),
+        torch.device("cpu"), batches=4,
+    )
+    assert again == threshold
+    # Switched off, or with every image strong, the segmentation stays argmax.
+    off = LazyUNet(tiny_config(steps=2, calibrate_segmentation=False))
+    off.fit(foam.images[:2], detection=foam.detection[:2],
+            segmentation=[foam.classes[0], None])
+    assert off.config.predict.segmentation_threshold is None
+    all_strong = LazyUNet(tiny_config(steps=2))
+    all_strong.fit(foam.images[:2], detection=foam.detection[:2], segmentation=foam.classes[:2])
+    assert all_strong.config.predict.segmentation_threshold is None
+
+
 def test_training_at_an_input_scale_shrinks_images_and_keeps_thin_interfaces():
     from napari_lazyunet.core.train import prepare_set
 

@@ -194,9 +194,12 @@ class LazyUNet:
             generator.close()
 
     def _use_calibrated(self, config: LazyUNetConfig) -> None:
-        """Keep the separation threshold that training calibrated."""
+        """Keep the thresholds that training calibrated."""
         self.config = self.config.replace(
-            predict={"separation_threshold": config.predict.separation_threshold}
+            predict={
+                key: getattr(config.predict, key)
+                for key in ("separation_threshold", "segmentation_threshold")
+            }
         )
 
     def fit(
@@ -290,7 +293,8 @@ class LazyUNet:
         **predict_options
             Fields of :class:`~napari_lazyunet.config.PredictConfig`
             (``tile_size``, ``overlap``, ``batch_size``, ``device``, ``min_instance_size``,
-            ``separation_threshold``, ``block_size``, ``input_scale``).
+            ``separation_threshold``, ``segmentation_threshold``, ``block_size``,
+            ``input_scale``).
 
         Returns
         -------

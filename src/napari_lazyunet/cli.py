@@ -37,7 +37,7 @@ def _split_validation(indices: list[int], fraction: float, seed: int) -> tuple[l
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .api import LazyUNet
-    from .config import LazyUNetConfig
+    from .config import LazyUNetConfig, describe_thresholds
     from .core.io import load_project
 
     project = load_project(args.project)
@@ -102,10 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"stopped at step {model.steps_done}; the model so far is in {args.out}")
         return 130
     bar.close()
-    threshold = ""
-    if model.config.model.multitask:
-        threshold = f", separation threshold {model.config.predict.separation_threshold:g}"
-    print(f"saved {args.out} ({model.steps_done} steps{threshold})")
+    thresholds = describe_thresholds(model.config)
+    print(f"saved {args.out} ({model.steps_done} steps{', ' + thresholds if thresholds else ''})")
     return 0
 
 
@@ -123,7 +121,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         key: getattr(args, key)
         for key in (
             "tile_size", "overlap", "device", "batch_size", "min_instance_size",
-            "separation_threshold", "input_scale",
+            "separation_threshold", "segmentation_threshold", "input_scale",
         )
         if getattr(args, key) is not None
     }
@@ -335,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interface probability that separates touching objects (default: the "
                         "one calibrated when the model was trained); lower it if touching "
                         "objects stay merged")
+    p.add_argument("--segmentation-threshold", type=float,
+                   help="object probability above which a pixel is segmented (default: the "
+                        "one calibrated when the model was trained, else the most probable "
+                        "class); lower it if objects come out too small")
     p.add_argument("--input-scale", type=float,
                    help="resize every image by this factor before the network and the outputs "
                         "back to the image's size (default: the model's, 1 unless it was "

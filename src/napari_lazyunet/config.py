@@ -170,6 +170,15 @@ class TrainConfig:
         ``recalibration_batches`` training batches (multi-task models whose
         labels have interfaces). Without it the threshold stays 0.5, which
         some trainings never reach although they rank interfaces correctly.
+    calibrate_segmentation : bool
+        At the end of training, set ``predict.segmentation_threshold`` so
+        that, on training patches of the images with inner regions but no
+        exact mask, the segmented area is as many times the painted inner
+        area as the exact masks are on the strong images (multi-task models
+        with both kinds of image). Without it, or when the labels lack one
+        of the two kinds, the threshold stays unset (argmax): a segmentation
+        head that learned boundaries from a few strong images tends to
+        under-segment the others.
     num_threads : int
         Torch CPU threads (0: leave torch's default).
     baseline_target : {"segmentation", "detection"}
@@ -197,6 +206,7 @@ class TrainConfig:
     mixed_precision: bool = False
     recalibration_batches: int = 20
     calibrate_separation: bool = True
+    calibrate_segmentation: bool = True
     num_threads: int = 0
     baseline_target: str = "segmentation"
 
@@ -266,6 +276,13 @@ class PredictConfig:
         (``train.calibrate_separation``); lower it when touching objects stay
         merged although the separation probability map shows their
         interfaces.
+    segmentation_threshold : float or None
+        None: each pixel gets the most probable class, background included
+        (argmax). A number t in (0, 1): a pixel is an object where the
+        probability that it is not background exceeds t, and gets the most
+        probable object class. Training may set it
+        (``train.calibrate_segmentation``); lower it when objects come out
+        smaller than they are, raise it when they come out larger.
     block_size : int
         Planes larger than this (in Y or X) are predicted block by block:
         each block plus a one-tile margin of context is tiled and blended,
@@ -290,6 +307,7 @@ class PredictConfig:
     device: str = "auto"
     min_instance_size: int = 10
     separation_threshold: float = 0.5
+    segmentation_threshold: float | None = None
     block_size: int = 4096
     input_scale: float = 1.0
 
@@ -308,6 +326,11 @@ class PredictConfig:
         _check(
             0 < self.separation_threshold < 1,
             f"predict.separation_threshold must be within (0, 1), got {self.separation_threshold}",
+        )
+        _check(
+            self.segmentation_threshold is None or 0 < self.segmentation_threshold < 1,
+            "predict.segmentation_threshold must be None or within (0, 1), "
+            f"got {self.segmentation_threshold}",
         )
         _check(
             0.01 <= self.input_scale <= 16,
@@ -370,3 +393,16 @@ class LazyUNetConfig:
                 value = dataclasses.replace(current, **value)
             kwargs[name] = value
         return dataclasses.replace(self, **kwargs)
+
+
+def describe_thresholds(config: LazyUNetConfig) -> str:
+    """The model's decision thresholds in words, e.g. for a "training done" message.
+
+    Empty for a single-task model that keeps the argmax segmentation.
+    """
+    parts = []
+    if config.model.multitask:
+        parts.append(f"separation threshold {config.predict.separation_threshold:g}")
+    if config.predict.segmentation_threshold is not None:
+        parts.append(f"segmentation threshold {config.predict.segmentation_threshold:g}")
+    return ", ".join(parts)

@@ -246,6 +246,13 @@ class PredictWidget(JobWidgetMixin, QWidget):
             "calibrated when the model was trained); lower it if touching objects stay merged",
         )
         form.addRow("Separation threshold", self.separation_spin)
+        self.segmentation_spin = _model_default_spin(
+            0.99, 2,
+            "Object probability above which a pixel is segmented (default: the one "
+            "calibrated when the model was trained, else the most probable class); lower "
+            "it if objects come out too small, raise it if they come out too large",
+        )
+        form.addRow("Segmentation threshold", self.segmentation_spin)
         self.scale_spin = _model_default_spin(
             16.0, 3,
             "Resize the image by this factor before the network (outputs come back at the "
@@ -255,7 +262,9 @@ class PredictWidget(JobWidgetMixin, QWidget):
         form.addRow("Input scale", self.scale_spin)
         # PredictConfig fields that the form leaves to the model unless set.
         self._model_default_spins = {
-            "separation_threshold": self.separation_spin, "input_scale": self.scale_spin,
+            "separation_threshold": self.separation_spin,
+            "segmentation_threshold": self.segmentation_spin,
+            "input_scale": self.scale_spin,
         }
         self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
@@ -518,7 +527,7 @@ def _model_default_spin(maximum: float, decimals: int, tooltip: str) -> QDoubleS
     """A number field whose 0, shown as "model's", leaves the model's own setting.
 
     Used for settings a model carries from its training (the calibrated
-    separation threshold, the input scale it was trained at).
+    separation and segmentation thresholds, the input scale it was trained at).
     """
     spin = QDoubleSpinBox()
     spin.setDecimals(decimals)

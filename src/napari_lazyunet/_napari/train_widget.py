@@ -45,7 +45,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_lazyunet.api import LazyUNet
-from napari_lazyunet.config import LazyUNetConfig
+from napari_lazyunet.config import LazyUNetConfig, describe_thresholds
 from napari_lazyunet.core.devices import available_devices
 from napari_lazyunet.core.io import load_project
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
@@ -681,9 +681,9 @@ class TrainWidget(JobWidgetMixin, QWidget):
             )
         else:
             message = f"Finished {done} step(s){where}."
-        if model.config.model.multitask:
-            threshold = model.config.predict.separation_threshold
-            message += f" Separation threshold {threshold:g}."
+        thresholds = describe_thresholds(model.config)
+        if thresholds:
+            message += f" {thresholds[0].upper()}{thresholds[1:]}."
         self.status.setText(message)
         self.store.busy = False
         self.store.set(model, f"trained in this viewer ({model.steps_done} steps)")

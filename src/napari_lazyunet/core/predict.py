@@ -153,16 +153,33 @@ def _iter_scaled_probabilities(model, raw, normalise, config, device):
         yield done, total, probs
 
 
+def segmentation_map(probabilities: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class map ``(Y, X)`` uint8 from segmentation probabilities ``(K, Y, X)``.
+
+    ``threshold`` None: the most probable class, background included. A
+    number: object where the probability of not being background exceeds
+    it, labelled with its most probable object class (see
+    ``PredictConfig.segmentation_threshold``).
+    """
+    if threshold is None:
+        return probabilities.argmax(0).astype(np.uint8)
+    objects = (1 - probabilities[0]) > threshold
+    classes = probabilities[1:].argmax(0).astype(np.uint8) + 1
+    return np.where(objects, classes, 0).astype(np.uint8)
+
+
 def _label_maps(
-    probs: dict[str, np.ndarray], threshold: float, window=(slice(None), slice(None))
+    probs: dict[str, np.ndarray], config: PredictConfig, window=(slice(None), slice(None))
 ) -> tuple:
-    seg = probs["segmentation"][(slice(None), *window)].argmax(0).astype(np.uint8)
+    seg = segmentation_map(
+        probs["segmentation"][(slice(None), *window)], config.segmentation_threshold
+    )
     det = (
         probs["detection"][(slice(None), *window)].argmax(0).astype(np.uint8)
         if "detection" in probs else None
     )
     sep = (
-        (probs["separation"][(1, *window)] > threshold).astype(np.uint8)
+        (probs["separation"][(1, *window)] > config.separation_threshold).astype(np.uint8)
         if "separation" in probs else None
     )
     return seg, det, sep
@@ -191,7 +208,7 @@ def _iter_blocks(model, plane, in_channels, normalization, config, device, index
         )
         height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
         window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))
-        b_seg, b_det, b_sep = _label_maps(probs, config.separation_threshold, window)
+        b_seg, b_det, b_sep = _label_maps(probs, config, window)
         target = (slice(by, by + height), slice(bx, bx + width))
         seg[target] = b_seg
         if b_det is not None:
@@ -257,7 +274,7 @@ def iter_predict(
             if probs is None:
                 yield PredictEvent(index, len(planes), done, total)
             else:
-                maps = _label_maps(probs, config.separation_threshold)
+                maps = _label_maps(probs, config)
                 results.append(_PlaneMaps(*maps, probabilities=probs))
     result = _assemble(results, leading, config)
     yield PredictEvent(len(planes) - 1, len(planes), 1, 1, result)

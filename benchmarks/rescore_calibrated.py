@@ -1,20 +1,22 @@
-"""Rescore saved multi-task paper models at a separation threshold calibrated on training patches.
+"""Rescore saved paper models at the thresholds that training calibrates now.
 
-Training now ends by calibrating the separation threshold on training
-patches (:func:`napari_lazyunet.core.train.calibrate_separation_threshold`);
-runs of ``benchmarks/paper.py`` saved before that cut touching objects apart
-at 0.5. For each saved run this rebuilds the run's simulated training set,
-draws the same calibration patches that ``fit`` draws now
-(:func:`~napari_lazyunet.core.train.calibration_sampler`: seed and step of
-the run), so the threshold is the one a rerun of the run would store (the
-weights are the same: training is seeded), scores the test split at that
-threshold, and writes the run's JSON with those scores to
+Training ends by calibrating two thresholds on training patches: the
+separation threshold (:func:`napari_lazyunet.core.train.calibrate_separation_threshold`)
+and the segmentation threshold
+(:func:`napari_lazyunet.core.train.calibrate_segmentation_threshold`). Runs of
+``benchmarks/paper.py`` saved before either existed cut touching objects
+apart at 0.5 and segmented by argmax. For each saved run this rebuilds the
+run's simulated training set, draws the same calibration patches that
+``fit`` draws now (:func:`~napari_lazyunet.core.train.calibration_sampler`:
+seed and step of the run), so the thresholds are those a rerun of the run
+would store (the weights are the same: training is seeded), scores the test
+split at them, and writes the run's JSON with those scores to
 ``<results>/calibrated/`` (``report.py --rescored`` uses them). No test
-image is looked at to choose the threshold.
+image is looked at to choose a threshold.
 
 Example::
 
-    python benchmarks/separation_threshold.py --data-dir ../shared/data --dataset bbbc039 \\
+    python benchmarks/rescore_calibrated.py --data-dir ../shared/data --dataset bbbc039 \
         --runs a-k2-s0 a-k5-s0 a-k10-s0 f-k10-s0
 """
 
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lazy_data import load_dataset, simulate  # noqa: E402
 from napari_lazyunet.api import LazyUNet, make_labels  # noqa: E402
 from napari_lazyunet.core.train import (  # noqa: E402
+    calibrate_segmentation_threshold,
     calibrate_separation_threshold,
     calibration_sampler,
     prepare_set,
@@ -41,13 +44,15 @@ from paper import CONFIGS, evaluate, git_commit, training_inputs  # noqa: E402
 
 
 def headline(metrics: dict) -> dict:
-    """The scores the separation threshold can change (instances and interfaces)."""
+    """The scores the thresholds can change: pixels, instances and interfaces."""
+    pixels = {"pixel_dice": next(iter(metrics["pixel_dice"].values()))}
     if "object_f1" in metrics:  # GlaS
-        return {"object_f1": metrics["object_f1"]["f1"], "object_dice": metrics["object_dice"],
+        return {**pixels, "object_f1": metrics["object_f1"]["f1"],
+                "object_dice": metrics["object_dice"],
                 "object_hausdorff": metrics["object_hausdorff"]}
-    return {"instance_f1": metrics["instance_f1_iou50"]["f1"],
-            **{key: metrics[key] for key in ("aji", "touching_recognised",
-                                            "interface_precision", "interface_recall")}}
+    return {**pixels, "instance_f1": metrics["instance_f1_iou50"]["f1"],
+            **{key: metrics.get(key) for key in ("aji", "touching_recognised",
+                                                "interface_precision", "interface_recall")}}
 
 
 def probe(model: LazyUNet, sampler, batches: int) -> dict:
@@ -96,23 +101,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{run}: " + ", ".join(f"{key} {value:.4f}" for key, value in found.items()
                                          if value is not None), flush=True)
             continue
-        threshold = calibrate_separation_threshold(
-            model.network, sampler, torch.device("cpu"), model.config.train.recalibration_batches
+        cpu, batches = torch.device("cpu"), model.config.train.recalibration_batches
+        separation = calibrate_separation_threshold(model.network, sampler, cpu, batches)
+        segmentation = calibrate_segmentation_threshold(
+            model.network, calibration_sampler(prepared, model.config.train, model.steps_done),
+            cpu, batches,
         )
-        scores = evaluate(model, data, {**settings, "separation_threshold": threshold or 0.5})
+        scores = evaluate(model, data, {**settings, "separation_threshold": separation or 0.5,
+                                        "segmentation_threshold": segmentation})
         target = Path(args.results) / "calibrated" / stem.with_suffix(".json").name
         target.parent.mkdir(exist_ok=True)
-        record.update(metrics=scores, separation_threshold=threshold,
-                      rescored={"by": "benchmarks/separation_threshold.py",
+        record.update(metrics=scores, separation_threshold=separation,
+                      segmentation_threshold=segmentation,
+                      rescored={"by": "benchmarks/rescore_calibrated.py",
                                 "git_commit": git_commit()})
         target.write_text(json.dumps(record, indent=1))
-        row = {"run": run, "threshold": threshold,
-               "at_0.5": headline(stored), "calibrated": headline(scores)}
+        row = {"run": run, "separation_threshold": separation,
+               "segmentation_threshold": segmentation,
+               "stored": headline(stored), "calibrated": headline(scores)}
         rows.append(row)
-        print(f"{run}: threshold {threshold} | " + " | ".join(
-            f"{key} {row['at_0.5'][key]:.3f} -> {row['calibrated'][key]:.3f}"
-            for key in row["at_0.5"]
-        ), flush=True)
+        print(f"{run}: thresholds separation {separation}, segmentation {segmentation} | "
+              + " | ".join(
+                  f"{key} {row['stored'][key]:.3f} -> {row['calibrated'][key]:.3f}"
+                  for key in row["stored"] if row["stored"][key] is not None
+              ), flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
