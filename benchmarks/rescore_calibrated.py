@@ -1,6 +1,6 @@
 """Rescore saved paper models at the thresholds that training calibrates now.
 
-Training ends by calibrating two thresholds on training patches: the
+Training ends by calibrating two thresholds on its training data: the
 separation threshold (:func:`napari_lazyunet.core.train.calibrate_separation_threshold`)
 and the segmentation threshold
 (:func:`napari_lazyunet.core.train.calibrate_segmentation_threshold`). Runs of
@@ -8,10 +8,12 @@ and the segmentation threshold
 apart at 0.5 and segmented by argmax. For each saved run this rebuilds the
 run's simulated training set, draws the same calibration patches that
 ``fit`` draws now (:func:`~napari_lazyunet.core.train.calibration_sampler`:
-seed and step of the run), so the thresholds are those a rerun of the run
-would store (the weights are the same: training is seeded), scores the test
-split at them, and writes the run's JSON with those scores to
-``<results>/calibrated/`` (``report.py --rescored`` uses them). No test
+seed and step of the run) for the separation threshold, and measures the
+segmentation threshold on the run's training images as ``fit`` does, so the
+thresholds are those a rerun of the run would store (the weights are the
+same: training is seeded). It scores the test split at them and writes the
+run's JSON with those scores to ``<results>/calibrated/`` (``report.py
+--rescored`` uses them). No test
 image is looked at to choose a threshold.
 
 Example::
@@ -79,16 +81,22 @@ def main(argv: list[str] | None = None) -> int:
                              "(mean on labelled interfaces, mean elsewhere, maximum); no scoring")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = dict(CONFIGS[args.config][args.dataset])
-    data = load_dataset(args.data_dir, args.dataset, settings["scale"])
+    datasets = {}  # by working scale
     rows = []
     for run in args.runs:
-        method, k_tag, seed_tag = run.split("-")
+        method, k_tag, seed_tag = run.split("-")[:3]
         k, seed = int(k_tag.lstrip("k")), int(seed_tag.lstrip("s"))
         stem = Path(args.results) / f"{args.dataset}-{args.config}-{run}"
         model = LazyUNet.load(stem.with_suffix(".pt"))
         record = json.loads(stem.with_suffix(".json").read_text())
         stored = record["metrics"]
+        # The run's own harness settings (an exploratory run may have changed
+        # the scale or the scribbles), completed by today's defaults.
+        settings = {**CONFIGS[args.config][args.dataset], **record["harness"]}
+        if settings["scale"] not in datasets:
+            datasets[settings["scale"]] = load_dataset(args.data_dir, args.dataset,
+                                                       settings["scale"])
+        data = datasets[settings["scale"]]
 
         lazy = simulate(data.train.instances, k, seed, settings["scribble"])
         fit_args, _ = training_inputs(method, data, lazy, settings["detection_background"])
@@ -103,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         cpu, batches = torch.device("cpu"), model.config.train.recalibration_batches
         separation = calibrate_separation_threshold(model.network, sampler, cpu, batches)
+        # The working-scale training images, predicted as the harness predicts.
         segmentation = calibrate_segmentation_threshold(
-            model.network, calibration_sampler(prepared, model.config.train, model.steps_done),
-            cpu, batches,
+            model.network, prepared, model.config.predict, cpu
         )
         scores = evaluate(model, data, {**settings, "separation_threshold": separation or 0.5,
                                         "segmentation_threshold": segmentation})

@@ -253,49 +253,53 @@ class _FixedObjectProbability(torch.nn.Module):
         return {"detection": logits, "segmentation": logits, "separation": logits}
 
 
-def _squares(kind, ring=0.3, margin=2):
-    """Image and targets of a grid of squares: inner 8 x 8 regions, exact masks
-    ``margin`` pixels wider on every side (on the strong kind), and an object
-    probability of 0.9 inside, ``ring`` on the 2-pixel ring around, 0.02 elsewhere."""
+def _squares(kind, ring=0.3, margin=2, unsure=16):
+    """Image and targets of a 4 x 4 grid of squares: inner 8 x 8 regions, exact
+    masks ``margin`` pixels wider on every side (on the strong kind), and an
+    object probability of 0.9 inside, ``ring`` on the 2-pixel ring around
+    the first ``unsure`` squares (0.9 around the others), 0.02 elsewhere."""
     from napari_lazyunet.core.labels import IGNORE
 
     inner = np.zeros((96, 96), bool)
-    ringed = np.zeros((96, 96), bool)
     exact = np.zeros((96, 96), bool)
-    for y in range(8, 96, 24):
-        for x in range(8, 96, 24):
-            inner[y : y + 8, x : x + 8] = True
-            ringed[y - 2 : y + 10, x - 2 : x + 10] = True
-            exact[y - margin : y + 8 + margin, x - margin : x + 8 + margin] = True
-    image = np.where(inner, 0.9, np.where(ringed, ring, 0.02)).astype(np.float32)[None]
+    image = np.full((96, 96), 0.02, np.float32)
+    corners = [(y, x) for y in range(8, 96, 24) for x in range(8, 96, 24)]
+    for number, (y, x) in enumerate(corners):
+        image[y - 2 : y + 10, x - 2 : x + 10] = ring if number < unsure else 0.9
+        inner[y : y + 8, x : x + 8] = True
+        exact[y - margin : y + 8 + margin, x - margin : x + 8 + margin] = True
+    image[inner] = 0.9
     targets = np.full((3, 96, 96), IGNORE, np.int64)
     targets[0] = inner
     if kind == "strong":
         targets[1] = exact
-    return image, targets
+    return image[None], targets
 
 
 def test_segmentation_calibration_matches_the_strong_images_area_ratio():
-    from napari_lazyunet.config import TrainConfig
-    from napari_lazyunet.core.data import PatchSampler
-    from napari_lazyunet.core.train import calibrate_segmentation_threshold
+    from napari_lazyunet.config import PredictConfig
+    from napari_lazyunet.core.train import PreparedSet, calibrate_segmentation_threshold
 
-    config = TrainConfig(patch_size=48, batch_size=8, strong_fraction=0.5,
-                         scale_range=(1.0, 1.0), rotate=False, flip=False)
-
-    def threshold(kinds, model=None, ring=0.3, margin=2):
+    def threshold(kinds, model=None, **squares):
         model = model if model is not None else _FixedObjectProbability()
-        pairs = [_squares(kind, ring, margin) for kind in kinds]
-        sampler = PatchSampler([p[0] for p in pairs], [p[1] for p in pairs],
-                               [kind == "strong" for kind in kinds], config,
-                               np.random.default_rng(0))
-        return calibrate_segmentation_threshold(model, sampler, torch.device("cpu"), 10)
+        pairs = [_squares(kind, **squares) for kind in kinds]
+        prepared = PreparedSet([p[0] for p in pairs], [p[1] for p in pairs],
+                               [kind == "strong" for kind in kinds])
+        return calibrate_segmentation_threshold(
+            model, prepared, PredictConfig(tile_size=96), torch.device("cpu")
+        )
 
     # Exact masks cover 144 / 64 of the inner area. On the weak image the
-    # object area is that ratio only while the threshold keeps the ring
-    # (probability 0.3, argmax would drop it); a head sure of the ring keeps
-    # the argmax, and so does one that segments too much (never raised).
-    assert 0.05 <= threshold(["strong", "weak"]) < 0.3
+    # object area is that ratio while the threshold keeps the rings
+    # (probability 0.3, argmax would drop them): 0.25 is the highest such.
+    assert threshold(["strong", "weak"]) == pytest.approx(0.25)
+    assert threshold(["strong", "weak"], ring=0.42) == pytest.approx(0.4)
+    # With 4 of 16 rings unsure the area falls 14 % short at 0.5: lowered;
+    # with 1 of 16, 3.5 % short: within the tolerance, the argmax stays.
+    assert threshold(["strong", "weak"], unsure=4) == pytest.approx(0.25)
+    assert threshold(["strong", "weak"], unsure=1) is None
+    # A head sure of the rings keeps the argmax, and so does one that segments
+    # more than the strong images' ratio (the threshold is never raised).
     assert threshold(["strong", "weak"], ring=0.9) is None
     assert threshold(["strong", "weak"], ring=0.9, margin=0) is None
     # Without a weak or without a strong image there is nothing to match.
@@ -324,18 +328,13 @@ def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
         result.segmentation, segmentation_map(result.probabilities["segmentation"], threshold)
     )
     # The saved model and its training set give the same threshold again.
-    from napari_lazyunet.core.train import (
-        calibrate_segmentation_threshold,
-        calibration_sampler,
-        prepare_set,
-    )
+    from napari_lazyunet.core.train import calibrate_segmentation_threshold, prepare_set
 
     labels = make_labels(2, detection=foam.detection[:2], separation=foam.separation[:2],
                          segmentation=[foam.classes[0], None])
     prepared = prepare_set(foam.images[:2], labels, model.config)
     again = calibrate_segmentation_threshold(
-        LazyUNet.load(path).network, calibration_sampler(prepared, model.config.train, 3),
-        torch.device("cpu"), batches=4,
+        LazyUNet.load(path).network, prepared, model.config.predict, torch.device("cpu")
     )
     assert again == threshold
     # Switched off, or with every image strong, the segmentation stays argmax.

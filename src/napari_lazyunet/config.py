@@ -171,14 +171,15 @@ class TrainConfig:
         labels have interfaces). Without it the threshold stays 0.5, which
         some trainings never reach although they rank interfaces correctly.
     calibrate_segmentation : bool
-        At the end of training, set ``predict.segmentation_threshold`` so
-        that, on training patches of the images with inner regions but no
-        exact mask, the segmented area is as many times the painted inner
+        At the end of training, lower ``predict.segmentation_threshold``
+        where needed so that, on the training images with inner regions but
+        no exact mask, the segmented area is as many times the painted inner
         area as the exact masks are on the strong images (multi-task models
-        with both kinds of image). Without it, or when the labels lack one
-        of the two kinds, the threshold stays unset (argmax): a segmentation
-        head that learned boundaries from a few strong images tends to
-        under-segment the others.
+        with both kinds of image; see
+        :func:`napari_lazyunet.core.train.calibrate_segmentation_threshold`):
+        a segmentation head that learned boundaries from a few strong images
+        tends to under-segment the others. Without it, or when nothing needs
+        lowering, the threshold stays unset (argmax).
     num_threads : int
         Torch CPU threads (0: leave torch's default).
     baseline_target : {"segmentation", "detection"}

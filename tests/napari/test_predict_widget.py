@@ -104,6 +104,30 @@ def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained)
     assert separation.sum() > 0
 
 
+def test_segmentation_threshold_from_the_form(make_napari_viewer, sample, trained):
+    model, _ = trained
+    viewer = make_napari_viewer()
+    image = add_foam_image(viewer, sample, 2)
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer)
+    widget.set_input(image)
+    assert "segmentation_threshold" not in widget.predict_options()
+    assert widget.segmentation_spin.text() == "model's"
+
+    widget.segmentation_spin.setValue(0.1)
+    assert widget.predict_options()["segmentation_threshold"] == pytest.approx(0.1)
+    assert widget.run()
+    segmentation = find_output_layer(viewer, image, "segmentation").data
+    expected = model.predict(sample.images[2], tile_size=64, device="cpu",
+                             segmentation_threshold=0.1).segmentation
+    np.testing.assert_array_equal(segmentation, expected)
+    half = model.predict(sample.images[2], tile_size=64, device="cpu",
+                         segmentation_threshold=0.5).segmentation
+    # A lower threshold segments more, never less.
+    assert (segmentation > 0).sum() > (half > 0).sum()
+    assert not np.any((half > 0) & (segmentation == 0))
+
+
 def test_input_scale_from_the_form(make_napari_viewer, sample, trained):
     model, _ = trained
     viewer = make_napari_viewer()

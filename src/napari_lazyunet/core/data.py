@@ -78,13 +78,8 @@ class PatchSampler:
         offset = centre - linear @ np.array([half, half])
         return np.hstack([linear, offset[:, None]]).astype(np.float64)
 
-    def sample(self, support: bool = False) -> tuple[np.ndarray, ...]:
-        """One patch: ``(C, P, P)`` float32 image and ``(3, P, P)`` int64 targets.
-
-        With ``support``, also a ``(P, P)`` bool mask of the patch pixels that
-        lie inside the image (the rest is filled by reflection). It draws no
-        random number, so the patches are the same with or without it.
-        """
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """One patch: ``(C, P, P)`` float32 image and ``(3, P, P)`` int64 targets."""
         index = self._pick_image()
         image, target = self.images[index], self.targets[index]
         size = self.config.patch_size
@@ -112,13 +107,7 @@ class PatchSampler:
             ]
         ).astype(np.int64)
         image_patch = self._jitter(image_patch)
-        if not support:
-            return image_patch.astype(np.float32), target_patch
-        inside = cv2.warpAffine(
-            np.ones(image.shape[-2:], np.uint8), matrix, (size, size),
-            flags=cv2.INTER_NEAREST | flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-        ).astype(bool)
-        return image_patch.astype(np.float32), target_patch, inside
+        return image_patch.astype(np.float32), target_patch
 
     def _jitter(self, patch: np.ndarray) -> np.ndarray:
         """Random per-channel gain and offset (``config.intensity_jitter``)."""
@@ -131,10 +120,7 @@ class PatchSampler:
         offset = self.rng.uniform(-strength, strength, channels)
         return patch * gain[:, None, None] + offset[:, None, None]
 
-    def batch(self, support: bool = False) -> tuple[np.ndarray, ...]:
-        """``batch_size`` patches stacked: ``(B, C, P, P)`` and ``(B, 3, P, P)``.
-
-        With ``support``, also the ``(B, P, P)`` masks of :meth:`sample`.
-        """
-        samples = [self.sample(support) for _ in range(self.config.batch_size)]
-        return tuple(np.stack(parts) for parts in zip(*samples, strict=True))
+    def batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """``batch_size`` patches stacked: ``(B, C, P, P)`` and ``(B, 3, P, P)``."""
+        pairs = [self.sample() for _ in range(self.config.batch_size)]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

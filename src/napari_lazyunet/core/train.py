@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..config import LazyUNetConfig, TrainConfig
+from ..config import LazyUNetConfig, PredictConfig, TrainConfig
 from .checkpoint import Checkpoint, save_checkpoint
 from .data import PatchSampler
 from .devices import resolve_device
@@ -279,8 +279,7 @@ def iter_train(
             )
         if tcfg.calibrate_segmentation:
             calibrated["segmentation_threshold"] = calibrate_segmentation_threshold(
-                model, calibration_sampler(prepared, tcfg, step), device,
-                tcfg.recalibration_batches, amp,
+                model, prepared, config.predict, device
             )
         calibrated = {key: value for key, value in calibrated.items() if value is not None}
         if calibrated:
@@ -456,14 +455,20 @@ def separation_probabilities(
 
 # The segmentation threshold is lowered only when, at 0.5, the weak images'
 # object area falls short of the strong images' ratio by more than this
-# fraction: both ratios are estimated from a few dozen random patches each,
-# and a shortfall within their noise is no evidence of under-segmentation.
+# fraction. The strong images' ratio is itself an estimate: with inner
+# regions of 30-70 % of each object and about a hundred objects on the
+# strong images it varies by a few percent between draws, and a shortfall
+# within that is no evidence of under-segmentation.
 AREA_SHORTFALL_TOLERANCE = 0.1
+# At most this many weak images, and at most this many pixels per side of
+# each (a central window), are predicted to measure their object area, so
+# the calibration stays short next to training on large sets and slides.
+CALIBRATION_IMAGES = 48
+CALIBRATION_WINDOW = 1024
 
 
 def calibrate_segmentation_threshold(
-    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
-    amp: bool = False,
+    model: torch.nn.Module, prepared: PreparedSet, config: PredictConfig, device: torch.device,
 ) -> float | None:
     """Object probability threshold that segments weak images as fully as strong ones.
 
@@ -477,11 +482,11 @@ def calibrate_segmentation_threshold(
     inner regions of 30-70 % of each object); the same annotator's inner
     regions on the other images should be covered the same ``r`` times.
     The threshold is the one of :data:`THRESHOLD_GRID` (0.05 to 0.5) whose
-    object area (pixels with background probability below ``1 - t``,
-    inside the image) on ``batches`` fresh training patches of
-    detection-labelled images without exact mask comes closest to ``r``
-    times their inner area. It is left at 0.5 (None) while the shortfall
-    there is under :data:`AREA_SHORTFALL_TOLERANCE` of the target.
+    object area (pixels with background probability below ``1 - t``) on
+    the detection-labelled images without exact mask, predicted as
+    :func:`~napari_lazyunet.core.predict.predict` does, comes closest to
+    ``r`` times their inner area. It is left at 0.5 (None) while the
+    shortfall there is under :data:`AREA_SHORTFALL_TOLERANCE` of ``r``.
 
     Like the separation threshold it is only ever lowered: object area also
     counts false detections away from any object, so matching areas
@@ -493,41 +498,15 @@ def calibrate_segmentation_threshold(
     -------
     float or None
         The threshold; None when the model has no detection and
-        segmentation outputs, when the patches do not hold both a strong
-        image with inner regions and a detection-labelled image without
-        exact mask, or when 0.5 is best (the weak images are segmented as
-        fully as the strong ones: the argmax stays).
+        segmentation outputs, when the set lacks a strong image with inner
+        regions or a detection-labelled image without exact mask, or when
+        0.5 is best (the weak images are segmented as fully as the strong
+        ones: the argmax stays).
     """
-    if batches <= 0 or not {"detection", "segmentation"} <= set(getattr(model, "tasks", ())):
+    measured = segmentation_area_ratios(model, prepared, config, device)
+    if measured is None:
         return None
-    detection_index, segmentation_index = TASKS.index("detection"), TASKS.index("segmentation")
-    was_training = model.training
-    model.eval()
-    exact = strong_inner = weak_inner = 0
-    weak_area = np.zeros(len(THRESHOLD_GRID), np.int64)
-    grid = torch.tensor(THRESHOLD_GRID)
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for _ in range(batches):
-            x, t, inside = sampler.batch(support=True)
-            logits = model(torch.from_numpy(x).to(device))["segmentation"]
-            objects = 1 - torch.softmax(logits.float(), dim=1)[:, 0].cpu()
-            for i in range(len(x)):
-                detection, segmentation = t[i, detection_index], t[i, segmentation_index]
-                if np.all(detection == IGNORE):
-                    continue  # no inner regions painted on this image
-                inner = int(np.count_nonzero(detection >= 1))
-                if np.any(segmentation != IGNORE):
-                    exact += int(np.count_nonzero(segmentation >= 1))
-                    strong_inner += inner
-                else:
-                    weak_inner += inner
-                    values = objects[i][torch.from_numpy(inside[i])]
-                    weak_area += (values[:, None] > grid[None]).sum(0).numpy()
-    model.train(was_training)
-    if strong_inner == 0 or weak_inner == 0:
-        return None
-    target = exact / strong_inner
-    ratios = weak_area / weak_inner
+    target, ratios = measured
     if ratios[-1] >= (1 - AREA_SHORTFALL_TOLERANCE) * target:
         return None
     # Ties go to the highest threshold, the one that changes the least.
@@ -535,6 +514,71 @@ def calibrate_segmentation_threshold(
     best = len(THRESHOLD_GRID) - 1 - int(np.argmin(errors[::-1]))
     return None if best == len(THRESHOLD_GRID) - 1 else float(THRESHOLD_GRID[best])
 
+
+def segmentation_area_ratios(
+    model: torch.nn.Module, prepared: PreparedSet, config: PredictConfig, device: torch.device,
+) -> tuple[float, np.ndarray] | None:
+    """Exact-to-inner area ratio of the strong images, object-to-inner of the weak ones.
+
+    The first is counted on the labels of every strong image with inner
+    regions. The second is measured on the detection-labelled images
+    without exact mask (at most :data:`CALIBRATION_IMAGES`, evenly spread
+    over the set, each cut to its central :data:`CALIBRATION_WINDOW`
+    pixels per side), predicted tile by tile with ``config`` in eval mode:
+    the segmented object area at each threshold of :data:`THRESHOLD_GRID`
+    over the inner area.
+
+    Returns
+    -------
+    (float, ndarray) or None
+        The strong images' ratio, and the weak images' ratio per threshold;
+        None when the model lacks detection or segmentation outputs or the
+        set lacks one of the two kinds of image.
+    """
+    if not {"detection", "segmentation"} <= set(getattr(model, "tasks", ())):
+        return None
+    detection_index, segmentation_index = TASKS.index("detection"), TASKS.index("segmentation")
+    exact = strong_inner = 0
+    weak = []
+    for index, (target, strong) in enumerate(zip(prepared.targets, prepared.strong, strict=True)):
+        detection = target[detection_index]
+        if np.all(detection == IGNORE):
+            continue  # no inner regions painted on this image
+        if strong:
+            exact += int(np.count_nonzero(target[segmentation_index] >= 1))
+            strong_inner += int(np.count_nonzero(detection >= 1))
+        else:
+            weak.append(index)
+    if strong_inner == 0 or not weak:
+        return None
+    if len(weak) > CALIBRATION_IMAGES:
+        weak = [weak[i] for i in np.linspace(0, len(weak) - 1, CALIBRATION_IMAGES).astype(int)]
+    weak_inner = 0
+    weak_area = np.zeros(len(THRESHOLD_GRID), np.int64)
+    grid = np.asarray(THRESHOLD_GRID, np.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        for index in weak:
+            window = _central_window(prepared.images[index].shape[-2:], CALIBRATION_WINDOW)
+            image = prepared.images[index][(slice(None), *window)]
+            *_, (_, _, probs) = iter_plane_probabilities(model, image, config, device)
+            objects = 1 - probs["segmentation"][0]
+            inner = prepared.targets[index][detection_index][window] >= 1
+            weak_inner += int(np.count_nonzero(inner))
+            weak_area += np.array([np.count_nonzero(objects > t) for t in grid])
+    finally:
+        model.train(was_training)
+    if weak_inner == 0:
+        return None
+    return exact / strong_inner, weak_area / weak_inner
+
+
+def _central_window(shape: tuple[int, int], size: int) -> tuple[slice, slice]:
+    """Slices of the central ``size x size`` window of ``shape`` (whole axes if smaller)."""
+    return tuple(
+        slice(max(0, (n - size) // 2), max(0, (n - size) // 2) + min(n, size)) for n in shape
+    )
 
 def best_f1_threshold(
     probabilities: np.ndarray, truth: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID
