@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", help="PNG to write")
     parser.add_argument("--markdown", help="markdown table to write (default: print)")
     parser.add_argument("--rescored", help="folder of rescored runs that replace those of "
-                        "--results (separation_threshold.py writes <results>/calibrated)")
+                        "--results (rescore_calibrated.py writes <results>/calibrated)")
     parser.add_argument("--include-partial", action="store_true",
                         help="also report exploratory runs (a folder of one --set variant)")
     args = parser.parse_args(argv)
