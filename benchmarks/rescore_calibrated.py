@@ -12,8 +12,10 @@ seed and step of the run) for the separation threshold, and measures the
 segmentation threshold on the run's training images as ``fit`` does, so the
 thresholds are those a rerun of the run would store (the weights are the
 same: training is seeded). It scores the test split at them and writes the
-run's JSON with those scores to ``<results>/calibrated/`` (``report.py
---rescored`` uses them). No test
+run's JSON with those scores and the model with those thresholds to
+``<results>/calibrated/`` (``report.py --rescored`` uses the scores;
+``paper.py --score-saved --out <results>/calibrated`` and ``lazyunet
+predict`` the models). No test
 image is looked at to choose a threshold.
 
 Example::
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default="benchmarks/results")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the before / after rows here")
+    parser.add_argument("--no-score", action="store_true",
+                        help="only write the calibrated models (<results>/calibrated/<run>.pt); "
+                             "score nothing")
     parser.add_argument("--probe", action="store_true",
                         help="only print the interface probabilities on the calibration patches "
                              "(mean on labelled interfaces, mean elsewhere, maximum); no scoring")
@@ -115,10 +120,22 @@ def main(argv: list[str] | None = None) -> int:
         segmentation = calibrate_segmentation_threshold(
             model.network, prepared, model.config.predict, cpu
         )
-        scores = evaluate(model, data, {**settings, "separation_threshold": separation or 0.5,
-                                        "segmentation_threshold": segmentation})
+        # The model as a rerun would save it: both thresholds, and (like the
+        # harness now) the working scale and the full-size smallest instance,
+        # so that `lazyunet predict` and `paper.py --score-saved` use it as is.
+        model.config = model.config.replace(predict={
+            "separation_threshold": separation or 0.5, "segmentation_threshold": segmentation,
+            "input_scale": data.scale, "min_instance_size": settings["min_size_full"],
+        })
         target = Path(args.results) / "calibrated" / stem.with_suffix(".json").name
         target.parent.mkdir(exist_ok=True)
+        model.save(target.with_suffix(".pt"))
+        if args.no_score:
+            print(f"{run}: thresholds separation {separation}, segmentation {segmentation} "
+                  f"-> {target.with_suffix('.pt')}", flush=True)
+            continue
+        scores = evaluate(model, data, {**settings, "separation_threshold": separation or 0.5,
+                                        "segmentation_threshold": segmentation})
         record.update(metrics=scores, separation_threshold=separation,
                       segmentation_threshold=segmentation,
                       rescored={"by": "benchmarks/rescore_calibrated.py",

@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         for image, truth, strong, detection in zip(
             data.train.images, data.train.instances, lazy.strong, lazy.detection, strict=True
         ):
-            predicted = model.predict(image).segmentation > 0
+            # The images are at the working scale already (the model must not
+            # resize them again).
+            predicted = model.predict(image, input_scale=1.0).segmentation > 0
             foreground = truth > 0
             tally = counts[group_of(strong, detection)]
             tally[0] += int(np.count_nonzero(predicted & foreground))
