@@ -180,6 +180,12 @@ class TrainConfig:
         a segmentation head that learned boundaries from a few strong images
         tends to under-segment the others. Without it, or when nothing needs
         lowering, the threshold stays unset (argmax).
+    segmentation_from_inner : bool
+        Multi-task models: on images without an exact mask, the painted
+        inner regions also count as object pixels for the segmentation task
+        (the rest of those images stays unlabelled for it), so the
+        segmentation head sees every labelled object, not only those of the
+        strong images.
     num_threads : int
         Torch CPU threads (0: leave torch's default).
     baseline_target : {"segmentation", "detection"}
@@ -208,6 +214,7 @@ class TrainConfig:
     recalibration_batches: int = 20
     calibrate_separation: bool = True
     calibrate_segmentation: bool = True
+    segmentation_from_inner: bool = False
     num_threads: int = 0
     baseline_target: str = "segmentation"
 

@@ -111,6 +111,13 @@ def prepare_set(
         prepared_images.append(normalize_image(image, config.normalization, model_cfg.in_channels))
         targets.append(target)
     strong = [bool(np.any(t[1] != IGNORE)) for t in targets]
+    if model_cfg.multitask and config.train.segmentation_from_inner:
+        for target, is_strong in zip(targets, strong, strict=True):
+            if not is_strong:
+                # An inner region lies inside its object: a sure positive for
+                # segmentation too. Everything else stays unknown.
+                inner = target[0] >= 1
+                target[1][inner] = target[0][inner]
     return PreparedSet(prepared_images, targets, strong)
 
 
