@@ -347,6 +347,32 @@ def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
     assert all_strong.config.predict.segmentation_threshold is None
 
 
+def test_segmentation_from_inner_labels_inner_regions_of_weak_images_only(foam):
+    from napari_lazyunet.core.labels import IGNORE
+    from napari_lazyunet.core.train import prepare_set
+
+    labels = make_labels(3, detection=foam.detection[:3], separation=foam.separation[:3],
+                         segmentation=[foam.classes[0], None, None])
+    plain = prepare_set(foam.images[:3], labels, tiny_config())
+    inner = prepare_set(foam.images[:3], labels, tiny_config(segmentation_from_inner=True))
+    assert plain.strong == inner.strong == [True, False, False]
+    # The strong image keeps its exact mask.
+    np.testing.assert_array_equal(inner.targets[0], plain.targets[0])
+    for weak in (1, 2):
+        assert np.all(plain.targets[weak][1] == IGNORE)
+        detection, segmentation = inner.targets[weak][0], inner.targets[weak][1]
+        painted = detection >= 1
+        assert painted.any()
+        # Inner regions become object pixels of their class; nothing else is labelled.
+        np.testing.assert_array_equal(segmentation[painted], detection[painted])
+        assert np.all(segmentation[~painted] == IGNORE)
+    # The single-task baseline is not concerned.
+    single = tiny_config(segmentation_from_inner=True)
+    single = single.replace(model={"multitask": False})
+    baseline = prepare_set(foam.images[:3], labels, single)
+    assert np.all(baseline.targets[1][1] == IGNORE)
+
+
 def test_training_at_an_input_scale_shrinks_images_and_keeps_thin_interfaces():
     from napari_lazyunet.core.train import prepare_set
 
