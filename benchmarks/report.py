@@ -194,6 +194,7 @@ def summary(runs: list[dict]) -> dict:
                 "n_train_images_used": r["n_train_images_used"],
                 "wall_seconds": r["wall_seconds"], "final_loss": r["final_loss"],
                 "separation_threshold": r.get("separation_threshold"),
+                "segmentation_threshold": r.get("segmentation_threshold"),
                 **({"rescored": r["rescored"]} if "rescored" in r else {}),
                 "metrics": r["metrics"],
             }
