@@ -119,16 +119,20 @@ def test_large_planes_are_predicted_block_by_block_with_the_same_labels(rng):
         assert agree > 0.99, (task, agree)
 
 
+def _predict_gray(model, image, block_size, **options):
+    """Predict a gray image with 32-pixel tiles, block by block when larger than ``block_size``."""
+    config = PredictConfig(tile_size=32, overlap=0.5, block_size=block_size, **options)
+    return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
+                   config=config, device=CPU)
+
+
 def test_separation_threshold_decides_interfaces_in_both_prediction_paths(rng):
     """Interface pixels are those above the threshold; a lower one adds pixels, removes none."""
     model = _model(depth=1)
     image = rng.random((150, 170)).astype(np.float32)
 
     def run(threshold, block=4096):
-        config = PredictConfig(tile_size=32, overlap=0.5, block_size=block,
-                               separation_threshold=threshold)
-        return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
-                       config=config, device=CPU)
+        return _predict_gray(model, image, block, separation_threshold=threshold)
 
     default = run(0.5)
     interface = default.probabilities["separation"][1]
@@ -161,10 +165,7 @@ def test_segmentation_threshold_decides_objects_in_both_prediction_paths(rng):
     image = rng.random((150, 170)).astype(np.float32)
 
     def run(threshold, block=4096):
-        config = PredictConfig(tile_size=32, overlap=0.5, block_size=block,
-                               segmentation_threshold=threshold)
-        return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
-                       config=config, device=CPU)
+        return _predict_gray(model, image, block, segmentation_threshold=threshold)
 
     default = run(None)
     objects = 1 - default.probabilities["segmentation"][0]

@@ -80,14 +80,20 @@ def test_predict_layer_adds_then_updates_outputs(make_napari_viewer, sample, tra
     np.testing.assert_array_equal(viewer.layers["foam 2 detection"].data, sample.detection[2])
 
 
-def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained):
-    model, _ = trained
+def _foam_image_ready(make_napari_viewer, sample, model):
+    """A viewer with foam image 2, ``model`` as its model, and the widget set on the image."""
     viewer = make_napari_viewer()
     image = add_foam_image(viewer, sample, 2)
     model_store(viewer).set(model, "trained in a test")
     widget = _widget(viewer)
-    widget.probability_check.setChecked(True)
     widget.set_input(image)
+    return viewer, image, widget
+
+
+def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained):
+    model, _ = trained
+    viewer, image, widget = _foam_image_ready(make_napari_viewer, sample, model)
+    widget.probability_check.setChecked(True)
     # By default the model's own (calibrated) threshold applies.
     assert "separation_threshold" not in widget.predict_options()
     assert widget.separation_spin.text() == "model's"
@@ -106,11 +112,7 @@ def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained)
 
 def test_segmentation_threshold_from_the_form(make_napari_viewer, sample, trained):
     model, _ = trained
-    viewer = make_napari_viewer()
-    image = add_foam_image(viewer, sample, 2)
-    model_store(viewer).set(model, "trained in a test")
-    widget = _widget(viewer)
-    widget.set_input(image)
+    viewer, image, widget = _foam_image_ready(make_napari_viewer, sample, model)
     assert "segmentation_threshold" not in widget.predict_options()
     assert widget.segmentation_spin.text() == "model's"
 
@@ -130,11 +132,7 @@ def test_segmentation_threshold_from_the_form(make_napari_viewer, sample, traine
 
 def test_input_scale_from_the_form(make_napari_viewer, sample, trained):
     model, _ = trained
-    viewer = make_napari_viewer()
-    image = add_foam_image(viewer, sample, 2)
-    model_store(viewer).set(model, "trained in a test")
-    widget = _widget(viewer)
-    widget.set_input(image)
+    viewer, image, widget = _foam_image_ready(make_napari_viewer, sample, model)
     assert "input_scale" not in widget.predict_options()
     assert widget.scale_spin.text() == "model's"
 
