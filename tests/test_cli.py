@@ -124,9 +124,18 @@ def test_train_at_an_input_scale_and_predict_at_the_image_size(project, tmp_path
     model = tmp_path / "half.pt"
     assert main(["train", str(project), "-o", str(model), "--steps", "2", "--batch-size", "2",
                  "--patch-size", "16", "--base-channels", "4", "--depth", "2", "--device", "cpu",
-                 "--input-scale", "0.5", "-q"]) == 0
-    assert LazyUNet.load(model).config.predict.input_scale == 0.5
+                 "--input-scale", "0.5", "--segmentation-from-inner", "-q"]) == 0
+    config = LazyUNet.load(model).config
+    assert config.predict.input_scale == 0.5
+    assert config.train.segmentation_from_inner
     out = tmp_path / "pred"
     assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(out),
                  "-q", "--tile-size", "32"]) == 0
     assert read_image(out / "instances" / "a.tif").shape == (64, 64)
+    # A low segmentation threshold segments at least what the default does.
+    low = tmp_path / "low"
+    assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(low),
+                 "-q", "--tile-size", "32", "--segmentation-threshold", "0.05"]) == 0
+    default = read_image(out / "segmentation" / "a.tif") > 0
+    loose = read_image(low / "segmentation" / "a.tif") > 0
+    assert loose.sum() >= default.sum() and not np.any(default & ~loose)

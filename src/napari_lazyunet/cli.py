@@ -59,6 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if getattr(args, key) is not None
     }
+    if args.segmentation_from_inner:
+        train_options["segmentation_from_inner"] = True
     predict_options = {} if args.input_scale is None else {"input_scale": args.input_scale}
     config = config.replace(model=model_options, train=train_options, predict=predict_options)
     if args.init:
@@ -312,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on the images resized by this factor (e.g. 0.5 for images "
                         "with twice the detail the objects need); the model keeps it and "
                         "predict resizes new images the same way")
+    p.add_argument("--segmentation-from-inner", action="store_true",
+                   help="on images without an exact mask, the inner regions also count as "
+                        "object pixels for segmentation (helps with few strong images and "
+                        "large objects)")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of labelled images held out for validation")
     p.add_argument("--single-task", action="store_true",

@@ -216,6 +216,12 @@ def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     assert widget.config_for(("a",), 1).predict.input_scale == 0.5
     widget.set_form(paper.replace(predict={"input_scale": 0.25}))
     assert widget.scale_spin.value() == 0.25
+    # Inner regions as segmentation labels: off by default, a training option.
+    assert widget.config_for(("a",), 1).train.segmentation_from_inner is False
+    widget.inner_check.setChecked(True)
+    assert widget.config_for(("a",), 1).train.segmentation_from_inner is True
+    widget.set_form(paper)
+    assert not widget.inner_check.isChecked()
 
 
 def test_loss_plot_skips_unlabelled_tasks_and_blits(qtbot):

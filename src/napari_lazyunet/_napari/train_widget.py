@@ -287,6 +287,14 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.multitask_check = QCheckBox("multi-task U-Net (off: single-task baseline)")
         self.multitask_check.setChecked(defaults.model.multitask)
         form.addRow(self.multitask_check)
+        self.inner_check = QCheckBox("inner regions also teach segmentation")
+        self.inner_check.setChecked(defaults.train.segmentation_from_inner)
+        self.inner_check.setToolTip(
+            "On images without an exact mask, count the painted inner regions as object "
+            "pixels for the segmentation output too (helps when few images are strong and "
+            "objects are large, e.g. glands)"
+        )
+        form.addRow(self.inner_check)
         self.base_spin = _spin(2, 256, defaults.model.base_channels)
         form.addRow("Base channels", self.base_spin)
         self.depth_spin = _spin(1, 6, defaults.model.depth)
@@ -498,6 +506,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "validate_every": self.validate_spin.value(),
             "device": self.device_combo.currentData(),
             "num_threads": self.threads_spin.value(),
+            "segmentation_from_inner": self.inner_check.isChecked(),
         }
 
     def config_for(self, class_names: tuple[str, ...], in_channels: int) -> LazyUNetConfig:
@@ -558,6 +567,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.base_spin.setValue(config.model.base_channels)
         self.depth_spin.setValue(config.model.depth)
         self.multitask_check.setChecked(config.model.multitask)
+        self.inner_check.setChecked(config.train.segmentation_from_inner)
         self.batch_spin.setValue(config.train.batch_size)
         self.patch_spin.setValue(config.train.patch_size)
         self.lr_spin.setValue(config.train.learning_rate)
