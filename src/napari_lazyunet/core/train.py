@@ -467,11 +467,14 @@ def separation_probabilities(
 # strong images it varies by a few percent between draws, and a shortfall
 # within that is no evidence of under-segmentation.
 AREA_SHORTFALL_TOLERANCE = 0.1
-# At most this many weak images, and at most this many pixels per side of
-# each (a central window), are predicted to measure their object area, so
-# the calibration stays short next to training on large sets and slides.
+# At most this many weak images, at most this many pixels per side of each
+# (a central window) and about this many pixels in all are predicted to
+# measure their object area, so the calibration stays short next to
+# training on large sets and slides (it runs after the last step, without
+# progress of its own).
 CALIBRATION_IMAGES = 48
 CALIBRATION_WINDOW = 1024
+CALIBRATION_PIXELS = 4 * 1024 * 1024
 
 
 def calibrate_segmentation_threshold(
@@ -529,11 +532,11 @@ def segmentation_area_ratios(
 
     The first is counted on the labels of every strong image with inner
     regions. The second is measured on the detection-labelled images
-    without exact mask (at most :data:`CALIBRATION_IMAGES`, evenly spread
-    over the set, each cut to its central :data:`CALIBRATION_WINDOW`
-    pixels per side), predicted tile by tile with ``config`` in eval mode:
-    the segmented object area at each threshold of :data:`THRESHOLD_GRID`
-    over the inner area.
+    without exact mask (at most :data:`CALIBRATION_IMAGES` and about
+    :data:`CALIBRATION_PIXELS` pixels, evenly spread over the set, each cut
+    to its central :data:`CALIBRATION_WINDOW` pixels per side), predicted
+    tile by tile with ``config`` in eval mode: the segmented object area at
+    each threshold of :data:`THRESHOLD_GRID` over the inner area.
 
     Returns
     -------
@@ -558,8 +561,12 @@ def segmentation_area_ratios(
             weak.append(index)
     if strong_inner == 0 or not weak:
         return None
-    if len(weak) > CALIBRATION_IMAGES:
-        weak = [weak[i] for i in np.linspace(0, len(weak) - 1, CALIBRATION_IMAGES).astype(int)]
+    windows = {i: _central_window(prepared.images[i].shape[-2:], CALIBRATION_WINDOW) for i in weak}
+    mean_pixels = np.mean([(w[0].stop - w[0].start) * (w[1].stop - w[1].start)
+                           for w in windows.values()])
+    count = min(CALIBRATION_IMAGES, max(1, int(CALIBRATION_PIXELS // mean_pixels)))
+    if len(weak) > count:
+        weak = [weak[i] for i in np.linspace(0, len(weak) - 1, count).astype(int)]
     weak_inner = 0
     weak_area = np.zeros(len(THRESHOLD_GRID), np.int64)
     grid = np.asarray(THRESHOLD_GRID, np.float32)
@@ -567,7 +574,7 @@ def segmentation_area_ratios(
     model.eval()
     try:
         for index in weak:
-            window = _central_window(prepared.images[index].shape[-2:], CALIBRATION_WINDOW)
+            window = windows[index]
             image = prepared.images[index][(slice(None), *window)]
             *_, (_, _, probs) = iter_plane_probabilities(model, image, config, device)
             objects = 1 - probs["segmentation"][0]
