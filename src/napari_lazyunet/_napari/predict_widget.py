@@ -240,32 +240,30 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.min_size_spin.setRange(0, 1_000_000)
         self.min_size_spin.setValue(defaults.min_instance_size)
         form.addRow("Min. instance size", self.min_size_spin)
-        self.separation_spin = _model_default_spin(
-            0.99, 2,
-            "Interface probability that cuts touching objects apart (default: the one "
-            "calibrated when the model was trained); lower it if touching objects stay merged",
+        # PredictConfig fields that the form leaves to the model unless set:
+        # (field, label, maximum, decimals, tooltip).
+        model_defaults = (
+            ("separation_threshold", "Separation threshold", 0.99, 2,
+             "Interface probability that cuts touching objects apart (default: the one "
+             "calibrated when the model was trained); lower it if touching objects stay "
+             "merged"),
+            ("segmentation_threshold", "Segmentation threshold", 0.99, 2,
+             "Object probability above which a pixel is segmented (default: the one "
+             "calibrated when the model was trained, else the most probable class); lower "
+             "it if objects come out too small, raise it if they come out too large"),
+            ("input_scale", "Input scale", 16.0, 3,
+             "Resize the image by this factor before the network (outputs come back at the "
+             "image's size): e.g. 0.5 when the image has twice the resolution of the "
+             "training images"),
         )
-        form.addRow("Separation threshold", self.separation_spin)
-        self.segmentation_spin = _model_default_spin(
-            0.99, 2,
-            "Object probability above which a pixel is segmented (default: the one "
-            "calibrated when the model was trained, else the most probable class); lower "
-            "it if objects come out too small, raise it if they come out too large",
-        )
-        form.addRow("Segmentation threshold", self.segmentation_spin)
-        self.scale_spin = _model_default_spin(
-            16.0, 3,
-            "Resize the image by this factor before the network (outputs come back at the "
-            "image's size): e.g. 0.5 when the image has twice the resolution of the "
-            "training images",
-        )
-        form.addRow("Input scale", self.scale_spin)
-        # PredictConfig fields that the form leaves to the model unless set.
-        self._model_default_spins = {
-            "separation_threshold": self.separation_spin,
-            "segmentation_threshold": self.segmentation_spin,
-            "input_scale": self.scale_spin,
-        }
+        self._model_default_spins = {}
+        for key, label, maximum, decimals, tooltip in model_defaults:
+            spin = _model_default_spin(maximum, decimals, tooltip)
+            form.addRow(label, spin)
+            self._model_default_spins[key] = spin
+        self.separation_spin = self._model_default_spins["separation_threshold"]
+        self.segmentation_spin = self._model_default_spins["segmentation_threshold"]
+        self.scale_spin = self._model_default_spins["input_scale"]
         self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
         layout.addWidget(options_box)
