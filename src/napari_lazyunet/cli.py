@@ -316,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "predict resizes new images the same way")
     p.add_argument("--segmentation-from-inner", action="store_true",
                    help="on images without an exact mask, the inner regions also count as "
-                        "object pixels for segmentation (helps with few strong images and "
-                        "large objects)")
+                        "object pixels for segmentation (try it when objects come out too "
+                        "small; with very few strong images it tends to make them too large)")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of labelled images held out for validation")
     p.add_argument("--single-task", action="store_true",
