@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{run}: thresholds separation {separation}, segmentation {segmentation} "
                   f"-> {target.with_suffix('.pt')}", flush=True)
             continue
-        scores = evaluate(model, data, {**settings, "separation_threshold": separation or 0.5,
-                                        "segmentation_threshold": segmentation})
+        # Scored at the thresholds just stored in the model (None: the model's own).
+        scores = evaluate(model, data, {**settings, "separation_threshold": None,
+                                        "segmentation_threshold": None})
         record.update(metrics=scores, separation_threshold=separation,
                       segmentation_threshold=segmentation,
                       rescored={"by": "benchmarks/rescore_calibrated.py",

@@ -201,13 +201,31 @@ def test_best_f1_threshold_separates_low_but_well_ranked_interfaces():
     assert best_f1_threshold(p, np.zeros_like(truth)) is None
 
 
+def _mixed_labels(foam):
+    """Lazy labels of foam images 0 (strong) and 1 (weak: inner regions and interfaces)."""
+    return dict(detection=foam.detection[:2], separation=foam.separation[:2],
+                segmentation=[foam.classes[0], None])
+
+
+def _fit_mixed(foam, path, **train):
+    """A tiny model fitted on :func:`_mixed_labels` and saved to ``path``, and its prepared set."""
+    from napari_lazyunet.core.train import prepare_set
+
+    model = LazyUNet(tiny_config(steps=3, **train))
+    model.fit(foam.images[:2], **_mixed_labels(foam), checkpoint=path)
+    prepared = prepare_set(foam.images[:2], make_labels(2, **_mixed_labels(foam)), model.config)
+    return model, prepared
+
+
 def test_training_calibrates_the_separation_threshold(foam, tmp_path):
-    from napari_lazyunet.core.train import THRESHOLD_GRID
+    from napari_lazyunet.core.train import (
+        THRESHOLD_GRID,
+        calibrate_separation_threshold,
+        calibration_sampler,
+    )
 
     path = tmp_path / "model.pt"
-    model = LazyUNet(tiny_config(steps=3, recalibration_batches=2))
-    model.fit(foam.images[:2], detection=foam.detection[:2], separation=foam.separation[:2],
-              segmentation=[foam.classes[0], None], checkpoint=path)
+    model, prepared = _fit_mixed(foam, path, recalibration_batches=2)
     threshold = model.config.predict.separation_threshold
     assert threshold in THRESHOLD_GRID
     assert LazyUNet.load(path).config.predict.separation_threshold == threshold
@@ -216,15 +234,6 @@ def test_training_calibrates_the_separation_threshold(foam, tmp_path):
         result.separation, result.probabilities["separation"][1] > threshold
     )
     # The saved model and its training set give the same threshold again.
-    from napari_lazyunet.core.train import (
-        calibrate_separation_threshold,
-        calibration_sampler,
-        prepare_set,
-    )
-
-    labels = make_labels(2, detection=foam.detection[:2], separation=foam.separation[:2],
-                         segmentation=[foam.classes[0], None])
-    prepared = prepare_set(foam.images[:2], labels, model.config)
     again = calibrate_separation_threshold(
         LazyUNet.load(path).network, calibration_sampler(prepared, model.config.train, 3),
         torch.device("cpu"), batches=2,
@@ -314,12 +323,10 @@ def test_segmentation_calibration_matches_the_strong_images_area_ratio():
 
 def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
     from napari_lazyunet.core.predict import segmentation_map
-    from napari_lazyunet.core.train import THRESHOLD_GRID
+    from napari_lazyunet.core.train import THRESHOLD_GRID, calibrate_segmentation_threshold
 
     path = tmp_path / "model.pt"
-    model = LazyUNet(tiny_config(steps=3, recalibration_batches=4))
-    model.fit(foam.images[:2], detection=foam.detection[:2], separation=foam.separation[:2],
-              segmentation=[foam.classes[0], None], checkpoint=path)
+    model, prepared = _fit_mixed(foam, path, recalibration_batches=4)
     threshold = model.config.predict.segmentation_threshold
     assert threshold is None or threshold in THRESHOLD_GRID
     assert LazyUNet.load(path).config.predict.segmentation_threshold == threshold
@@ -328,11 +335,6 @@ def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
         result.segmentation, segmentation_map(result.probabilities["segmentation"], threshold)
     )
     # The saved model and its training set give the same threshold again.
-    from napari_lazyunet.core.train import calibrate_segmentation_threshold, prepare_set
-
-    labels = make_labels(2, detection=foam.detection[:2], separation=foam.separation[:2],
-                         segmentation=[foam.classes[0], None])
-    prepared = prepare_set(foam.images[:2], labels, model.config)
     again = calibrate_segmentation_threshold(
         LazyUNet.load(path).network, prepared, model.config.predict, torch.device("cpu")
     )

@@ -594,6 +594,7 @@ def _central_window(shape: tuple[int, int], size: int) -> tuple[slice, slice]:
         slice(max(0, (n - size) // 2), max(0, (n - size) // 2) + min(n, size)) for n in shape
     )
 
+
 def best_f1_threshold(
     probabilities: np.ndarray, truth: np.ndarray, grid: Sequence[float] = THRESHOLD_GRID
 ) -> float | None:
