@@ -399,3 +399,28 @@ def test_training_at_an_input_scale_shrinks_images_and_keeps_thin_interfaces():
     model.fit(images, detection=det, separation=separation, segmentation=[seg[0], None])
     assert model.config.predict.input_scale == 0.5
     assert model.predict(images[1]).segmentation.shape == (48, 48)
+
+
+def test_segmentation_far_background_labels_background_far_from_inner_regions():
+    from napari_lazyunet.core.labels import IGNORE
+    from napari_lazyunet.core.train import prepare_set
+
+    images, det, seg = _stripes_task(np.random.default_rng(3), n=3, size=64)
+    labels = make_labels(3, detection=det, segmentation=[seg[0], None, None])
+    plain = prepare_set(images, labels, tiny_config())
+    far = prepare_set(images, labels, tiny_config(segmentation_far_background=True))
+    np.testing.assert_array_equal(far.targets[0], plain.targets[0])
+    for weak in (1, 2):
+        segmentation = far.targets[weak][1]
+        background = segmentation == 0
+        assert background.sum() > 0.5 * np.count_nonzero(seg[weak] == 0)
+        assert np.all(segmentation[~background] == IGNORE)
+        # The discs reach one inner radius beyond their inner halves: none of
+        # their pixels is called background.
+        assert not np.any(background & (seg[weak] > 0))
+        np.testing.assert_array_equal(far.targets[weak][0], plain.targets[weak][0])
+    both = prepare_set(images, labels, tiny_config(
+        segmentation_far_background=True, segmentation_from_inner=True))
+    painted = both.targets[1][0] >= 1
+    np.testing.assert_array_equal(both.targets[1][1][painted], both.targets[1][0][painted])
+    np.testing.assert_array_equal(both.targets[1][1] == 0, far.targets[1][1] == 0)

@@ -186,6 +186,15 @@ class TrainConfig:
         (the rest of those images stays unlabelled for it), so the
         segmentation head sees every labelled object, not only those of the
         strong images.
+    segmentation_far_background : bool
+        Multi-task models: on images without an exact mask whose detection
+        layer is complete (every object painted), pixels farther from every
+        inner region than the strong images' objects reach beyond theirs
+        count as background for the segmentation task (see
+        :mod:`napari_lazyunet.core.reach`). Together with
+        ``segmentation_from_inner`` the segmentation head then learns object
+        and background on every labelled image, and only the band around
+        each inner region, where the boundary lies, stays unlabelled.
     num_threads : int
         Torch CPU threads (0: leave torch's default).
     baseline_target : {"segmentation", "detection"}
@@ -215,6 +224,7 @@ class TrainConfig:
     calibrate_separation: bool = True
     calibrate_segmentation: bool = True
     segmentation_from_inner: bool = False
+    segmentation_far_background: bool = False
     num_threads: int = 0
     baseline_target: str = "segmentation"
 

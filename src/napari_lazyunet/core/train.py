@@ -34,6 +34,7 @@ from .losses import multitask_loss
 from .metrics import dice_per_class
 from .normalize import normalize_image
 from .predict import iter_plane_probabilities, segmentation_map
+from .reach import far_background_targets
 from .resize import resize_plane, scaled_shape
 
 
@@ -118,6 +119,8 @@ def prepare_set(
                 # segmentation too. Everything else stays unknown.
                 inner = target[0] >= 1
                 target[1][inner] = target[0][inner]
+    if model_cfg.multitask and config.train.segmentation_far_background:
+        targets, _ = far_background_targets(targets, strong)
     return PreparedSet(prepared_images, targets, strong)
 
 
