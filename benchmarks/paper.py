@@ -126,14 +126,15 @@ CACHE = Path(os.environ.get("LAZYUNET_PAPER_CACHE", "/tmp/lazyunet-paper-cache")
 
 # ----------------------------------------------------------------------- helpers
 def git_commit() -> str:
+    # From the repository root: the pathspecs below are relative to it.
+    root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=root,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "benchmarks", "src"],
-            capture_output=True, text=True, cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, cwd=root,
         ).stdout.strip()
         return out + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

@@ -55,6 +55,25 @@ def load_runs(
     return runs
 
 
+def summary_runs(path: Path, present: list[dict]) -> list[dict]:
+    """Runs of a compact summary (``--summary`` output) of the methods ``present`` lacks.
+
+    Lets an exploratory folder holding a variant of one method be compared
+    with the baselines of the published tables without their per-run files.
+    A method of the folder is never mixed with its runs from the summary.
+    """
+    stored = json.loads(Path(path).read_text())
+    have = {r["method"] for r in present}
+    n_train = max(r["n_train_images_used"] for r in stored["runs"])
+    shared = {key: stored[key] for key in ("dataset", "test_split", "config_name", "harness",
+                                           "machine")}
+    return [
+        {**shared, **run, "n_train": n_train, "from_summary": str(path)}
+        for run in stored["runs"]
+        if run["method"] not in have
+    ]
+
+
 def metric_columns(dataset: str) -> list[tuple[str, str, callable]]:
     columns = [("pixel Dice", "dice", lambda m: next(iter(m["pixel_dice"].values())))]
     if dataset == "glas":
@@ -268,9 +287,16 @@ def main(argv: list[str] | None = None) -> int:
                         "--results (rescore_calibrated.py writes <results>/calibrated)")
     parser.add_argument("--include-partial", action="store_true",
                         help="also report exploratory runs (a folder of one --set variant)")
+    parser.add_argument("--baselines", metavar="SUMMARY",
+                        help="compact summary JSON (e.g. docs/benchmarks/paper-cpu-glas.json) "
+                        "whose runs of the methods the folder lacks complete it (tables and "
+                        "paired differences; not written to --summary)")
     args = parser.parse_args(argv)
     runs = load_runs(Path(args.results), args.dataset, args.config,
                      Path(args.rescored) if args.rescored else None, args.include_partial)
+    own = list(runs)
+    if args.baselines and runs:
+        runs = runs + summary_runs(Path(args.baselines), runs)
     if not runs:
         raise SystemExit(f"no finished {args.dataset} {args.config} runs in {args.results}")
     text = markdown(runs, args.dataset)
@@ -285,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     if args.summary:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary).write_text(json.dumps(summary(runs), indent=1))
+        Path(args.summary).write_text(json.dumps(summary(own), indent=1))
     if args.plot:
         machine = runs[0]["machine"].get("gpu") or f"{runs[0]['machine']['cpu_count']}-core CPU"
         plot(runs, args.dataset, Path(args.plot),
