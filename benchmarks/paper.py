@@ -539,8 +539,12 @@ def main(argv: list[str] | None = None) -> int:
                     done_independent.add((method, seed))
                 tag = "all" if method in K_INDEPENDENT else f"k{k}"
                 name = f"{args.dataset}-{args.config}-{method}-{tag}-s{seed}.json"
-                if args.score_saved:  # the models of full runs, on any subset of images
-                    score_saved(out / name, data, settings, args.set)
+                if args.score_saved:  # the models of earlier runs, on any subset of images
+                    path = out / name
+                    exploratory = out / name.replace(".json", "-partial.json")
+                    if not path.with_suffix(".pt").exists() and exploratory.exists():
+                        path = exploratory  # a folder of exploratory runs
+                    score_saved(path, data, settings, args.set)
                     continue
                 partial = bool(args.limit_test or args.limit_train or args.steps or args.set)
                 if partial:

@@ -59,8 +59,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if getattr(args, key) is not None
     }
-    if args.segmentation_from_inner:
-        train_options["segmentation_from_inner"] = True
+    for key in ("segmentation_from_inner", "segmentation_far_background"):
+        if getattr(args, key) is not None:  # None: the engine's default
+            train_options[key] = getattr(args, key)
     predict_options = {} if args.input_scale is None else {"input_scale": args.input_scale}
     config = config.replace(model=model_options, train=train_options, predict=predict_options)
     if args.init:
@@ -314,10 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on the images resized by this factor (e.g. 0.5 for images "
                         "with twice the detail the objects need); the model keeps it and "
                         "predict resizes new images the same way")
-    p.add_argument("--segmentation-from-inner", action="store_true",
+    p.add_argument("--segmentation-from-inner", action=argparse.BooleanOptionalAction,
                    help="on images without an exact mask, the inner regions also count as "
                         "object pixels for segmentation (try it when objects come out too "
-                        "small; with very few strong images it tends to make them too large)")
+                        "small; alone, with very few strong images, it tends to make them "
+                        "too large)")
+    p.add_argument("--segmentation-far-background", action=argparse.BooleanOptionalAction,
+                   help="on images without an exact mask whose every object is painted, "
+                        "pixels farther from the inner regions than the strong images' "
+                        "objects reach count as background for segmentation")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of labelled images held out for validation")
     p.add_argument("--single-task", action="store_true",

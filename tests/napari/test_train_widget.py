@@ -222,6 +222,13 @@ def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     assert widget.config_for(("a",), 1).train.segmentation_from_inner is True
     widget.set_form(paper)
     assert not widget.inner_check.isChecked()
+    # Far background as segmentation labels: the same, in its own box.
+    far = widget.config_for(("a",), 1).train.segmentation_far_background
+    assert far is LazyUNetConfig().train.segmentation_far_background
+    widget.far_check.setChecked(not far)
+    assert widget.config_for(("a",), 1).train.segmentation_far_background is (not far)
+    widget.set_form(paper.replace(train={"segmentation_far_background": far}))
+    assert widget.far_check.isChecked() is far
 
 
 def test_loss_plot_skips_unlabelled_tasks_and_blits(qtbot):

@@ -295,6 +295,14 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "with very few strong images it tends to make them too large"
         )
         form.addRow(self.inner_check)
+        self.far_check = QCheckBox("far background also teaches segmentation")
+        self.far_check.setChecked(defaults.train.segmentation_far_background)
+        self.far_check.setToolTip(
+            "On images without an exact mask whose every object is painted (detection not "
+            "sparse), count the pixels farther from every inner region than the strong "
+            "images' objects reach as background for the segmentation output too"
+        )
+        form.addRow(self.far_check)
         self.base_spin = _spin(2, 256, defaults.model.base_channels)
         form.addRow("Base channels", self.base_spin)
         self.depth_spin = _spin(1, 6, defaults.model.depth)
@@ -507,6 +515,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "device": self.device_combo.currentData(),
             "num_threads": self.threads_spin.value(),
             "segmentation_from_inner": self.inner_check.isChecked(),
+            "segmentation_far_background": self.far_check.isChecked(),
         }
 
     def config_for(self, class_names: tuple[str, ...], in_channels: int) -> LazyUNetConfig:
@@ -568,6 +577,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.depth_spin.setValue(config.model.depth)
         self.multitask_check.setChecked(config.model.multitask)
         self.inner_check.setChecked(config.train.segmentation_from_inner)
+        self.far_check.setChecked(config.train.segmentation_far_background)
         self.batch_spin.setValue(config.train.batch_size)
         self.patch_spin.setValue(config.train.patch_size)
         self.lr_spin.setValue(config.train.learning_rate)
