@@ -424,3 +424,16 @@ def test_segmentation_far_background_labels_background_far_from_inner_regions():
     painted = both.targets[1][0] >= 1
     np.testing.assert_array_equal(both.targets[1][1][painted], both.targets[1][0][painted])
     np.testing.assert_array_equal(both.targets[1][1] == 0, far.targets[1][1] == 0)
+
+
+def test_far_background_warns_when_no_strong_image_has_inner_regions():
+    from napari_lazyunet.core.reach import ReachUnknownWarning
+    from napari_lazyunet.core.train import prepare_set
+
+    images, det, seg = _stripes_task(np.random.default_rng(4), n=2, size=48)
+    # The strong image has its exact mask but no inner region painted.
+    labels = make_labels(2, detection=[None, det[1]], segmentation=[seg[0], None])
+    config = tiny_config(segmentation_far_background=True, segmentation_from_inner=True)
+    with pytest.warns(ReachUnknownWarning, match="paint the inner regions of the strong"):
+        prepared = prepare_set(images, labels, config)
+    assert not np.any(prepared.targets[1][1] == 0)  # no background could be labelled

@@ -24,6 +24,11 @@ from scipy import ndimage
 
 from .labels import IGNORE, TASKS
 
+
+class ReachUnknownWarning(UserWarning):
+    """No strong image has inner regions, so the reach of objects cannot be measured."""
+
+
 # Connectivity of inner regions: 8-connected, as napari's brush paints them.
 _STRUCTURE = np.ones((3, 3), bool)
 

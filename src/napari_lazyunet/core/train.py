@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from .losses import multitask_loss
 from .metrics import dice_per_class
 from .normalize import normalize_image
 from .predict import iter_plane_probabilities, segmentation_map
-from .reach import far_background_targets
+from .reach import ReachUnknownWarning, far_background_targets
 from .resize import resize_plane, scaled_shape
 
 
@@ -95,7 +96,13 @@ def prepare_set(
     detection regions take the place of the segmentation target (the weak
     labels baseline). With ``config.predict.input_scale`` other than 1 the
     images and targets are resized by it first (:func:`scale_training_pair`),
-    so the model learns at the scale it will predict at.
+    so the model learns at the scale it will predict at. The weak-image
+    segmentation labels of ``config.train`` (``segmentation_from_inner``,
+    ``segmentation_far_background``) are added last. ``warn_weak_only``
+    warns about the mix of labels of a training set: no strong image
+    (``WeakLabelsOnlyWarning``), or, with the far background asked for, no
+    strong image with inner regions to measure it on
+    (``ReachUnknownWarning``); off for validation sets.
     """
     model_cfg = config.model
     validate_training_set(
@@ -120,7 +127,20 @@ def prepare_set(
                 inner = target[0] >= 1
                 target[1][inner] = target[0][inner]
     if model_cfg.multitask and config.train.segmentation_far_background:
-        targets, _ = far_background_targets(targets, strong)
+        targets, reach = far_background_targets(targets, strong)
+        if reach is None and any(strong) and warn_weak_only:
+            also = (
+                " Inner regions alone then teach segmentation on those images, which "
+                "tends to make objects too large when few images are strong."
+                if config.train.segmentation_from_inner else ""
+            )
+            warnings.warn(
+                "no strong image has inner regions painted, so how far objects reach beyond "
+                "them cannot be measured and no far background is labelled on the other "
+                "images; paint the inner regions of the strong images too." + also,
+                ReachUnknownWarning,
+                stacklevel=2,
+            )
     return PreparedSet(prepared_images, targets, strong)
 
 
