@@ -56,21 +56,24 @@ def load_runs(
 
 
 def summary_runs(path: Path, present: list[dict]) -> list[dict]:
-    """Runs of a compact summary (``--summary`` output) of the methods ``present`` lacks.
+    """Runs of a compact summary (``--summary`` output) for what ``present`` lacks.
 
-    Lets an exploratory folder holding a variant of one method be compared
-    with the baselines of the published tables without their per-run files.
-    A method of the folder is never mixed with its runs from the summary.
+    Every (method, k) of the summary that the folder has no run of is taken
+    from the summary, so that a folder holding new runs of one method at some
+    ``k`` is compared with the runs of the published tables without their
+    per-run files. A (method, k) of the folder is never mixed with its runs
+    from the summary.
     """
     stored = json.loads(Path(path).read_text())
-    have = {r["method"] for r in present}
+    have = {(r["method"], r["k"]) for r in present}
     n_train = max(r["n_train_images_used"] for r in stored["runs"])
     shared = {key: stored[key] for key in ("dataset", "test_split", "config_name", "harness",
                                            "machine")}
     return [
-        {**shared, **run, "n_train": n_train, "from_summary": str(path)}
+        {**shared, **run, "n_train": n_train, "from_summary": str(path),
+         "source_commits": stored["git_commits"]}
         for run in stored["runs"]
-        if run["method"] not in have
+        if (run["method"], run["k"]) not in have
     ]
 
 
@@ -198,14 +201,30 @@ def paired_differences(runs: list[dict], dataset: str, k: int, subject: str = "a
 
 
 def summary(runs: list[dict]) -> dict:
-    first = runs[0]
+    """Compact record of ``runs``: shared settings once, metrics per run.
+
+    The harness settings given are those of the folder's own runs; a run
+    whose recorded settings differ (e.g. one taken from an earlier summary
+    with ``--baselines``) lists its differences under ``harness_changes``
+    (settings a run predates are not recorded for it, so not listed).
+    """
+    first = next((r for r in runs if "from_summary" not in r), runs[0])
+    harness = first["harness"]
+    for run in runs:
+        changes = {key: value for key, value in run["harness"].items()
+                   if key in harness and value != harness[key]}
+        if changes:
+            run["harness_changes"] = changes
     return {
         "dataset": first["dataset"],
         "test_split": first["test_split"],
         "config_name": first["config_name"],
-        "harness": first["harness"],
+        "harness": harness,
         "machine": first["machine"],
-        "git_commits": sorted({r["git_commit"] for r in runs}),
+        "git_commits": sorted(
+            {r["git_commit"] for r in runs if "git_commit" in r}
+            | {c for r in runs for c in r.get("source_commits", ())}
+        ),
         "runs": [
             {
                 "method": r["method"], "k": r["k"], "seed": r["seed"],
@@ -215,6 +234,8 @@ def summary(runs: list[dict]) -> dict:
                 "separation_threshold": r.get("separation_threshold"),
                 "segmentation_threshold": r.get("segmentation_threshold"),
                 **({"rescored": r["rescored"]} if "rescored" in r else {}),
+                **({"from_summary": r["from_summary"]} if "from_summary" in r else {}),
+                **({"harness_changes": r["harness_changes"]} if r.get("harness_changes") else {}),
                 "metrics": r["metrics"],
             }
             for r in sorted(runs, key=lambda r: (r["method"], r["k"] or 0, r["seed"]))
@@ -289,12 +310,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also report exploratory runs (a folder of one --set variant)")
     parser.add_argument("--baselines", metavar="SUMMARY",
                         help="compact summary JSON (e.g. docs/benchmarks/paper-cpu-glas.json) "
-                        "whose runs of the methods the folder lacks complete it (tables and "
-                        "paired differences; not written to --summary)")
+                        "whose runs of every (method, k) the folder lacks complete it (tables, "
+                        "paired differences, plot and --summary)")
     args = parser.parse_args(argv)
     runs = load_runs(Path(args.results), args.dataset, args.config,
                      Path(args.rescored) if args.rescored else None, args.include_partial)
-    own = list(runs)
     if args.baselines and runs:
         runs = runs + summary_runs(Path(args.baselines), runs)
     if not runs:
@@ -311,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
     if args.summary:
         Path(args.summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.summary).write_text(json.dumps(summary(own), indent=1))
+        Path(args.summary).write_text(json.dumps(summary(runs), indent=1))
     if args.plot:
         machine = runs[0]["machine"].get("gpu") or f"{runs[0]['machine']['cpu_count']}-core CPU"
         plot(runs, args.dataset, Path(args.plot),

@@ -124,11 +124,13 @@ def test_train_at_an_input_scale_and_predict_at_the_image_size(project, tmp_path
     model = tmp_path / "half.pt"
     assert main(["train", str(project), "-o", str(model), "--steps", "2", "--batch-size", "2",
                  "--patch-size", "16", "--base-channels", "4", "--depth", "2", "--device", "cpu",
-                 "--input-scale", "0.5", "--segmentation-from-inner",
-                 "--segmentation-far-background", "-q"]) == 0
+                 "--input-scale", "0.5", "--no-segmentation-from-inner",
+                 "--no-segmentation-far-background", "-q"]) == 0
     config = LazyUNet.load(model).config
     assert config.predict.input_scale == 0.5
-    assert config.train.segmentation_from_inner and config.train.segmentation_far_background
+    # The paper's loss: segmentation from the strong images only.
+    assert not config.train.segmentation_from_inner
+    assert not config.train.segmentation_far_background
     out = tmp_path / "pred"
     assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(out),
                  "-q", "--tile-size", "32"]) == 0

@@ -355,8 +355,10 @@ def test_segmentation_from_inner_labels_inner_regions_of_weak_images_only(foam):
 
     labels = make_labels(3, detection=foam.detection[:3], separation=foam.separation[:3],
                          segmentation=[foam.classes[0], None, None])
-    plain = prepare_set(foam.images[:3], labels, tiny_config())
-    inner = prepare_set(foam.images[:3], labels, tiny_config(segmentation_from_inner=True))
+    paper_loss = tiny_config(segmentation_from_inner=False, segmentation_far_background=False)
+    plain = prepare_set(foam.images[:3], labels, paper_loss)
+    inner = prepare_set(foam.images[:3], labels, tiny_config(
+        segmentation_from_inner=True, segmentation_far_background=False))
     assert plain.strong == inner.strong == [True, False, False]
     # The strong image keeps its exact mask.
     np.testing.assert_array_equal(inner.targets[0], plain.targets[0])
@@ -369,7 +371,7 @@ def test_segmentation_from_inner_labels_inner_regions_of_weak_images_only(foam):
         np.testing.assert_array_equal(segmentation[painted], detection[painted])
         assert np.all(segmentation[~painted] == IGNORE)
     # The single-task baseline is not concerned.
-    single = tiny_config(segmentation_from_inner=True)
+    single = tiny_config()  # both weak-image options on (the defaults)
     single = single.replace(model={"multitask": False})
     baseline = prepare_set(foam.images[:3], labels, single)
     assert np.all(baseline.targets[1][1] == IGNORE)
@@ -407,8 +409,10 @@ def test_segmentation_far_background_labels_background_far_from_inner_regions():
 
     images, det, seg = _stripes_task(np.random.default_rng(3), n=3, size=64)
     labels = make_labels(3, detection=det, segmentation=[seg[0], None, None])
-    plain = prepare_set(images, labels, tiny_config())
-    far = prepare_set(images, labels, tiny_config(segmentation_far_background=True))
+    plain = prepare_set(images, labels, tiny_config(
+        segmentation_from_inner=False, segmentation_far_background=False))
+    far = prepare_set(images, labels, tiny_config(
+        segmentation_from_inner=False, segmentation_far_background=True))
     np.testing.assert_array_equal(far.targets[0], plain.targets[0])
     for weak in (1, 2):
         segmentation = far.targets[weak][1]

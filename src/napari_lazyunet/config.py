@@ -223,8 +223,8 @@ class TrainConfig:
     recalibration_batches: int = 20
     calibrate_separation: bool = True
     calibrate_segmentation: bool = True
-    segmentation_from_inner: bool = False
-    segmentation_far_background: bool = False
+    segmentation_from_inner: bool = True
+    segmentation_far_background: bool = True
     num_threads: int = 0
     baseline_target: str = "segmentation"
 

@@ -216,12 +216,12 @@ def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     assert widget.config_for(("a",), 1).predict.input_scale == 0.5
     widget.set_form(paper.replace(predict={"input_scale": 0.25}))
     assert widget.scale_spin.value() == 0.25
-    # Inner regions as segmentation labels: off by default, a training option.
-    assert widget.config_for(("a",), 1).train.segmentation_from_inner is False
-    widget.inner_check.setChecked(True)
+    # Inner regions as segmentation labels: on by default, a training option.
     assert widget.config_for(("a",), 1).train.segmentation_from_inner is True
+    widget.inner_check.setChecked(False)
+    assert widget.config_for(("a",), 1).train.segmentation_from_inner is False
     widget.set_form(paper)
-    assert not widget.inner_check.isChecked()
+    assert widget.inner_check.isChecked()
     # Far background as segmentation labels: the same, in its own box.
     far = widget.config_for(("a",), 1).train.segmentation_far_background
     assert far is LazyUNetConfig().train.segmentation_far_background
