@@ -317,13 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "predict resizes new images the same way")
     p.add_argument("--segmentation-from-inner", action=argparse.BooleanOptionalAction,
                    help="on images without an exact mask, the inner regions also count as "
-                        "object pixels for segmentation (try it when objects come out too "
-                        "small; alone, with very few strong images, it tends to make them "
-                        "too large)")
+                        "object pixels for segmentation (default: on; with "
+                        "--no-segmentation-far-background too, the paper's loss)")
     p.add_argument("--segmentation-far-background", action=argparse.BooleanOptionalAction,
                    help="on images without an exact mask whose every object is painted, "
                         "pixels farther from the inner regions than the strong images' "
-                        "objects reach count as background for segmentation")
+                        "objects reach count as background for segmentation (default: on)")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of labelled images held out for validation")
     p.add_argument("--single-task", action="store_true",

@@ -291,8 +291,8 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.inner_check.setChecked(defaults.train.segmentation_from_inner)
         self.inner_check.setToolTip(
             "On images without an exact mask, count the painted inner regions as object "
-            "pixels for the segmentation output too: try it when objects come out too small; "
-            "with very few strong images it tends to make them too large"
+            "pixels for the segmentation output too (off, with the box below: the paper's "
+            "loss); alone, with very few strong images, it tends to make objects too large"
         )
         form.addRow(self.inner_check)
         self.far_check = QCheckBox("far background also teaches segmentation")
