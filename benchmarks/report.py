@@ -31,7 +31,7 @@ METHOD_NAMES = {
 PAIRINGS = {"a": "bcde", "f": "ade"}
 
 
-#: The ``k`` of the issue's targets (9.4 % of GlaS, 10 % of BBBC039).
+#: The ``k`` of the headline comparison (9.4 % of GlaS, 10 % of BBBC039; the paper's 9.4 %).
 HEADLINE_K = {"glas": 8, "bbbc039": 10}
 
 
