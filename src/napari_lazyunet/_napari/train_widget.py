@@ -287,20 +287,19 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.multitask_check = QCheckBox("multi-task U-Net (off: single-task baseline)")
         self.multitask_check.setChecked(defaults.model.multitask)
         form.addRow(self.multitask_check)
-        self.inner_check = QCheckBox("inner regions also teach segmentation")
-        self.inner_check.setChecked(defaults.train.segmentation_from_inner)
-        self.inner_check.setToolTip(
+        self.inner_check = _check(
+            "inner regions also teach segmentation", defaults.train.segmentation_from_inner,
             "On images without an exact mask, count the painted inner regions as object "
             "pixels for the segmentation output too (off, with the box below: the paper's "
-            "loss); alone, with very few strong images, it tends to make objects too large"
+            "loss); alone, with very few strong images, it tends to make objects too large",
         )
         form.addRow(self.inner_check)
-        self.far_check = QCheckBox("far background also teaches segmentation")
-        self.far_check.setChecked(defaults.train.segmentation_far_background)
-        self.far_check.setToolTip(
+        self.far_check = _check(
+            "far background also teaches segmentation",
+            defaults.train.segmentation_far_background,
             "On images without an exact mask whose every object is painted (detection not "
             "sparse), count the pixels farther from every inner region than the strong "
-            "images' objects reach as background for the segmentation output too"
+            "images' objects reach as background for the segmentation output too",
         )
         form.addRow(self.far_check)
         self.base_spin = _spin(2, 256, defaults.model.base_channels)
@@ -775,6 +774,13 @@ class TrainWidget(JobWidgetMixin, QWidget):
     def _show_error(self, error: BaseException | str | None) -> None:
         text = notify_error(error if error is not None else "training failed")
         self.status.setText(text)
+
+
+def _check(text: str, checked: bool, tooltip: str) -> QCheckBox:
+    box = QCheckBox(text)
+    box.setChecked(checked)
+    box.setToolTip(tooltip)
+    return box
 
 
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
