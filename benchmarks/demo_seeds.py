@@ -19,22 +19,19 @@ import argparse
 import time
 
 from napari_lazyunet.api import LazyUNet
-from napari_lazyunet.core.labels import ImageLabels
-from napari_lazyunet.core.synthetic import make_foam_sample
-from napari_lazyunet.demo import N_STRONG, N_TEST, N_TRAIN, DemoSettings, _score, demo_config
+from napari_lazyunet.demo import (
+    N_TEST,
+    N_TRAIN,
+    DemoSettings,
+    demo_config,
+    demo_training_set,
+    score_model,
+)
 
 
 def train_and_score(seed: int, weak_labels: bool, settings: DemoSettings) -> dict:
     """Scores of the demo's multi-task model trained with ``seed``."""
-    size = settings.image_size
-    sample = make_foam_sample(N_TRAIN + N_TEST, shape=(size, size), seed=settings.seed)
-    labels = [
-        ImageLabels(
-            detection=sample.detection[i], separation=sample.separation[i],
-            segmentation=sample.classes[i] if i < N_STRONG else None, strong=i < N_STRONG,
-        )
-        for i in range(N_TRAIN)
-    ]
+    sample, labels = demo_training_set(settings)
     config = demo_config(settings, sample.class_names, True).replace(train={
         "seed": seed, "segmentation_from_inner": weak_labels,
         "segmentation_far_background": weak_labels,
@@ -43,7 +40,7 @@ def train_and_score(seed: int, weak_labels: bool, settings: DemoSettings) -> dic
     started = time.perf_counter()
     model.fit(sample.images[:N_TRAIN], labels=labels)
     test = range(N_TRAIN, N_TRAIN + N_TEST)
-    scores, _ = _score(
+    scores, _ = score_model(
         "multi-task U-Net", model, [sample.images[i] for i in test],
         [sample.classes[i] for i in test], [sample.instances[i] for i in test],
         [sample.separation[i] for i in test], sample.class_names,

@@ -29,7 +29,7 @@ from .core.metrics import (
     interface_precision_recall,
     pool_interface_scores,
 )
-from .core.synthetic import make_foam_sample
+from .core.synthetic import FoamSample, make_foam_sample
 
 N_TRAIN, N_TEST, N_STRONG = 10, 4, 2
 
@@ -87,8 +87,29 @@ def demo_config(settings: DemoSettings, class_names, multitask: bool) -> LazyUNe
     )
 
 
-def _score(name, model, images, truth_classes, truth_instances, truth_interfaces, class_names,
-           seconds):
+def demo_training_set(settings: DemoSettings) -> tuple[FoamSample, list[ImageLabels]]:
+    """The demo's sample and the lazy labels of its first ``N_TRAIN`` images.
+
+    The first ``N_STRONG`` images are strong (exact masks); the last
+    ``N_TEST`` images of the sample are held out.
+    """
+    size = settings.image_size
+    sample = make_foam_sample(N_TRAIN + N_TEST, shape=(size, size), seed=settings.seed)
+    labels = [
+        ImageLabels(
+            detection=sample.detection[i],
+            separation=sample.separation[i],
+            segmentation=sample.classes[i] if i < N_STRONG else None,
+            strong=i < N_STRONG,
+        )
+        for i in range(N_TRAIN)
+    ]
+    return sample, labels
+
+
+def score_model(name, model, images, truth_classes, truth_instances, truth_interfaces,
+                class_names, seconds) -> tuple[DemoScores, list]:
+    """The demo's scores of ``model`` on held-out images, and its predictions."""
     dices = {c: [] for c in class_names}
     f1s, ajis, interfaces, predictions = [], [], [], []
     for image, classes, instances, interface in zip(
@@ -161,18 +182,9 @@ def run_demo(
     settings = settings or DemoSettings()
     out = Path(out)
     size = settings.image_size
-    sample = make_foam_sample(N_TRAIN + N_TEST, shape=(size, size), seed=settings.seed)
+    sample, labels = demo_training_set(settings)
     train_idx, test_idx = range(N_TRAIN), range(N_TRAIN, N_TRAIN + N_TEST)
     images = [sample.images[i] for i in train_idx]
-    labels = [
-        ImageLabels(
-            detection=sample.detection[i],
-            separation=sample.separation[i],
-            segmentation=sample.classes[i] if i < N_STRONG else None,
-            strong=i < N_STRONG,
-        )
-        for i in train_idx
-    ]
     names = [f"foam_{i:02d}" for i in train_idx]
     save_project(out / "project", names, images, labels, sample.class_names)
     report(
@@ -200,7 +212,7 @@ def run_demo(
         seconds = time.perf_counter() - started
         tag = "multitask" if multitask else "singletask"
         model.save(out / "models" / f"{tag}.pt")
-        scores, predictions = _score(
+        scores, predictions = score_model(
             name,
             model,
             [sample.images[i] for i in test_idx],
