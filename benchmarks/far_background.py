@@ -26,24 +26,32 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import load_dataset, simulate  # noqa: E402
-from napari_lazyunet.core import reach  # noqa: E402
+from napari_lazyunet.core.labels import IGNORE, TASKS, ImageLabels, training_targets  # noqa: E402
+from napari_lazyunet.core.reach import far_background_targets  # noqa: E402
 from paper import CONFIGS  # noqa: E402
 
 
 def label_quality(instances: list[np.ndarray], k: int, seed: int, scribble: int) -> dict:
-    """Reach and far-background label counts of one simulated training set."""
+    """Reach and far-background label counts of one simulated training set.
+
+    The labels are those the engine trains with: the loss targets of the
+    simulated lazy labels, passed through
+    :func:`napari_lazyunet.core.reach.far_background_targets`.
+    """
     lazy = simulate(instances, k, seed, scribble)
-    ratios = [
-        reach.reach_ratios(det.astype(np.int64), seg.astype(np.int64))
-        for det, seg, strong in zip(lazy.detection, lazy.segmentation, lazy.strong, strict=True)
-        if strong
+    targets = [
+        training_targets(ImageLabels(detection=det, segmentation=seg, strong=strong),
+                         truth.shape, n_classes=1)
+        for det, seg, strong, truth in zip(
+            lazy.detection, lazy.segmentation, lazy.strong, instances, strict=True)
     ]
-    measured = reach.object_reach(np.concatenate(ratios))
+    labelled_targets, measured = far_background_targets(targets, lazy.strong)
+    segmentation = TASKS.index("segmentation")
     labelled = wrong = background = images = 0
-    for det, strong, truth in zip(lazy.detection, lazy.strong, instances, strict=True):
-        if strong or det is None or not det.any():
-            continue
-        far = ~reach.within_reach(det.astype(np.int64), measured)
+    for before, after, truth in zip(targets, labelled_targets, instances, strict=True):
+        if after is before:
+            continue  # strong, or no complete detection layer: nothing labelled
+        far = (after[segmentation] == 0) & (before[segmentation] == IGNORE)
         objects = truth > 0
         images += 1
         labelled += int(far.sum())
