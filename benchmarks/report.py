@@ -210,11 +210,11 @@ def summary(runs: list[dict]) -> dict:
     """
     first = next((r for r in runs if "from_summary" not in r), runs[0])
     harness = first["harness"]
-    for run in runs:
-        changes = {key: value for key, value in run["harness"].items()
-                   if key in harness and value != harness[key]}
-        if changes:
-            run["harness_changes"] = changes
+
+    def changes(run: dict) -> dict:
+        return {key: value for key, value in run["harness"].items()
+                if key in harness and value != harness[key]}
+
     return {
         "dataset": first["dataset"],
         "test_split": first["test_split"],
@@ -235,7 +235,7 @@ def summary(runs: list[dict]) -> dict:
                 "segmentation_threshold": r.get("segmentation_threshold"),
                 **({"rescored": r["rescored"]} if "rescored" in r else {}),
                 **({"from_summary": r["from_summary"]} if "from_summary" in r else {}),
-                **({"harness_changes": r["harness_changes"]} if r.get("harness_changes") else {}),
+                **({"harness_changes": changes(r)} if changes(r) else {}),
                 "metrics": r["metrics"],
             }
             for r in sorted(runs, key=lambda r: (r["method"], r["k"] or 0, r["seed"]))
