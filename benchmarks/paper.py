@@ -183,13 +183,21 @@ def painted_detection(
     """Detection layers as painted, and which images are sparse.
 
     Without ``background`` these are the simulated inner regions on complete
-    images (unpainted = background). With it, every detection-labelled image
-    also gets background strokes (painted value 2, the explicit background of
-    one class) and is sparse, so the unpainted ring around each inner region
-    is ignored by the detection loss.
+    images (unpainted = background). A detection-labelled image without any
+    object is filled with the explicit background value, as an annotator
+    says "nothing here" in the plugin: an empty layer would read as "not
+    labelled". With ``background``, every detection-labelled image also gets
+    background strokes (painted value 2, the explicit background of one
+    class) and is sparse, so the unpainted ring around each inner region is
+    ignored by the detection loss.
     """
     if not background:
-        return lazy.detection, [False] * len(lazy.detection)
+        nothing_here = background_value(len(data.class_names))
+        layers = [
+            det if det is None or det.any() else np.full_like(det, nothing_here)
+            for det in lazy.detection
+        ]
+        return layers, [False] * len(layers)
     layers: list[np.ndarray | None] = []
     sparse: list[bool] = []
     for i, (det, inst) in enumerate(zip(lazy.detection, data.train.instances, strict=True)):
@@ -218,9 +226,9 @@ def training_inputs(
             segmentation=lazy.segmentation, strong=lazy.strong, sparse=sparse,
         ), dict(multitask=True)
     if method == "b":
-        # An image without objects has an empty detection layer, which the
-        # engine reads as "not labelled": such images carry nothing for (b).
-        keep = [i for i, d in enumerate(lazy.detection) if d is not None and d.any()]
+        # Only images that carry a painted detection layer (objects, or the
+        # background fill of an image without objects) count for (b).
+        keep = [i for i, d in enumerate(detection) if d is not None and d.any()]
         return dict(
             images=[images[i] for i in keep], detection=[detection[i] for i in keep],
             sparse=[sparse[i] for i in keep],

@@ -97,3 +97,21 @@ def test_without_a_strong_image_with_inner_regions_nothing_is_labelled():
     out, reach = far_background_targets([strong, weak], [True, False])
     assert reach is None
     np.testing.assert_array_equal(out[1], weak)
+
+
+def test_an_image_labelled_without_objects_is_background_everywhere():
+    shape = (40, 40)
+    # Explicit background painted on a complete detection layer: no object here.
+    empty = _targets(np.zeros(shape, np.int64), np.full(shape, IGNORE))
+    inner = np.where(_disc(shape, (20, 20), 4), 1, 0)
+    strong = _targets(inner, _disc(shape, (20, 20), 8).astype(np.int64))
+    no_inner = _targets(np.zeros(shape, np.int64), _disc(shape, (20, 20), 8).astype(np.int64))
+    unpainted = _targets(np.full(shape, IGNORE), np.full(shape, IGNORE))
+    for given, reach_known in (([strong, empty, unpainted], True),
+                               ([no_inner, empty, unpainted], False)):
+        out, reach = far_background_targets(given, [True, False, False])
+        assert (reach is not None) == reach_known
+        np.testing.assert_array_equal(out[1][1], np.zeros(shape))
+        np.testing.assert_array_equal(out[1][[0, 2]], empty[[0, 2]])
+        np.testing.assert_array_equal(out[2], unpainted)  # not labelled: nothing known
+        assert np.all(empty[1] == IGNORE)  # the input is untouched

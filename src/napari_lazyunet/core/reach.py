@@ -8,6 +8,9 @@ the strong images extend at most some ``reach`` beyond their inner regions.
 On an image whose every object has an inner region (a *complete* detection
 layer), a pixel farther than ``reach`` from every inner region is then
 background with the same confidence, although nobody drew its boundary.
+A complete detection layer with no inner region at all (explicit background
+painted on an image without objects) says that its whole image is
+background.
 
 :func:`reach_ratios` measures the normalised distances on a strong image,
 :func:`within_reach` marks what may still be object on another one. Both
@@ -149,10 +152,14 @@ def far_background_targets(
         is complete (no unlabelled pixel) and holds inner regions, the
         segmentation pixels beyond the reach are background (0); pixels
         within it keep their label (unlabelled, or what another rule gave).
+        A complete detection layer without any inner region (only explicit
+        background painted: an image with no object) makes every
+        segmentation pixel of its image background, whatever the reach.
         Other images are returned as given.
     reach : float or None
-        The reach measured on the strong images; None (and the targets
-        unchanged) when no strong image has inner regions.
+        The reach measured on the strong images; None when no strong image
+        has inner regions, and then only the images without object are
+        labelled.
     """
     detection_index, segmentation_index = TASKS.index("detection"), TASKS.index("segmentation")
     measured = [
@@ -161,18 +168,21 @@ def far_background_targets(
         if is_strong
     ]
     reach = object_reach(np.concatenate(measured)) if measured else None
-    if reach is None:
-        return list(targets), None
     out = []
     for target, is_strong in zip(targets, strong, strict=True):
         detection = target[detection_index]
-        complete = not np.any(detection == IGNORE) and np.any(detection >= 1)
-        if is_strong or not complete:
+        complete = not np.any(detection == IGNORE)
+        has_objects = bool(np.any(detection >= 1))
+        # An image with objects needs the reach; one whose annotator found no
+        # object at all is background everywhere, however far objects reach.
+        if is_strong or not complete or (has_objects and reach is None):
             out.append(target)
             continue
         target = target.copy()
         segmentation = target[segmentation_index]
-        far = ~within_reach(detection, reach) & (segmentation == IGNORE)
+        far = segmentation == IGNORE
+        if has_objects:
+            far &= ~within_reach(detection, reach)
         segmentation[far] = 0
         out.append(target)
     return out, reach
