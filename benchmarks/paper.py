@@ -304,6 +304,9 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
     full_scribble = max(1, round(settings["scribble"] / data.scale))
     inter = total = predicted = 0
     per_image_dice, obj_dice, obj_haus, aji, touching = [], [], [], [], []
+    # Object pixels per image (predicted, true, both): what the pooled scores
+    # are made of, e.g. how much an image without any object adds.
+    pixel_counts = []
     counts = {"obj": [0, 0, 0], "inst": [0, 0, 0]}
     iface = []
     has_sep = model.config.model.multitask
@@ -318,16 +321,22 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
         options["separation_threshold"] = threshold
     if settings["segmentation_threshold"] is not None:
         options["segmentation_threshold"] = settings["segmentation_threshold"]
-    for image, truth in zip(data.test.images, data.test.full_instances, strict=True):
+    for name, image, truth in zip(
+        data.test.names, data.test.images, data.test.full_instances, strict=True
+    ):
         pred = model.predict(image, **options)
         shape = truth.shape
         seg = resize_labels(pred.segmentation, shape)
         inst = resize_labels(pred.instances.astype(np.int32), shape)
         fg = truth > 0
         n_seg = int(np.count_nonzero(seg == 1))
-        inter += int(np.count_nonzero((seg == 1) & fg))
+        n_both = int(np.count_nonzero((seg == 1) & fg))
+        inter += n_both
         total += n_seg + int(fg.sum())
         predicted += n_seg
+        pixel_counts.append(
+            {"name": name, "predicted": n_seg, "truth": int(fg.sum()), "both": n_both}
+        )
         per_image_dice.append(metrics.dice_per_class(seg, fg.astype(np.uint8), 1)[1])
         if data.name == "glas":
             of1 = metrics.object_f1(inst, truth)
@@ -363,6 +372,12 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
         # Pooled like the Dice; recall far below precision means under-segmentation.
         "pixel_precision": inter / max(predicted, 1),
         "pixel_recall": inter / max(total - predicted, 1),
+        "pixel_counts": pixel_counts,
+        # Test images without any object: every pixel predicted there is false.
+        "objectless_images": {
+            "n": sum(c["truth"] == 0 for c in pixel_counts),
+            "predicted_pixels": sum(c["predicted"] for c in pixel_counts if c["truth"] == 0),
+        },
     }
     if data.name == "glas":
         out["object_f1"] = f1_of(*counts["obj"])

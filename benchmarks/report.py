@@ -236,7 +236,8 @@ def summary(runs: list[dict]) -> dict:
                 **({"rescored": r["rescored"]} if "rescored" in r else {}),
                 **({"from_summary": r["from_summary"]} if "from_summary" in r else {}),
                 **({"harness_changes": changes(r)} if changes(r) else {}),
-                "metrics": r["metrics"],
+                # Per-image pixel counts stay in the per-run files.
+                "metrics": {k: v for k, v in r["metrics"].items() if k != "pixel_counts"},
             }
             for r in sorted(runs, key=lambda r: (r["method"], r["k"] or 0, r["seed"]))
         ],
