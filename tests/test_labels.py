@@ -48,8 +48,16 @@ def test_float_and_negative_labels():
 
 
 def test_image_without_any_label():
-    with pytest.raises(LabelError, match="no label at all"):
+    with pytest.raises(LabelError, match="no label at all") as error:
         validate_labels(IMAGE, ImageLabels(detection=np.zeros((8, 8), np.uint8)), 2, 1)
+    # The message says how to label an image that has no object: explicit background.
+    assert "explicit background, value 3" in str(error.value)
+    nothing_here = np.zeros((8, 8), np.uint8)
+    nothing_here[0, 0] = 3
+    labels = ImageLabels(detection=nothing_here)
+    validate_labels(IMAGE, labels, 2, 1)
+    # Complete: every pixel of that image is a background target for detection.
+    np.testing.assert_array_equal(training_targets(labels, (8, 8), 2)[0], np.zeros((8, 8)))
     # an explicit, empty separation array *is* a label ("no interface here")
     validate_labels(IMAGE, ImageLabels(separation=np.zeros((8, 8), np.uint8)), 2, 1)
 

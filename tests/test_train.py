@@ -441,3 +441,25 @@ def test_far_background_warns_when_no_strong_image_has_inner_regions():
     with pytest.warns(ReachUnknownWarning, match="paint the inner regions of the strong"):
         prepared = prepare_set(images, labels, config)
     assert not np.any(prepared.targets[1][1] == 0)  # no background could be labelled
+
+
+def test_an_image_painted_as_background_only_teaches_segmentation_background_everywhere():
+    from napari_lazyunet.core.labels import IGNORE, background_value
+    from napari_lazyunet.core.train import prepare_set
+
+    rng = np.random.default_rng(5)
+    images, det, seg = _stripes_task(rng, n=2, size=48)
+    empty_image = rng.normal(0.2, 0.05, (48, 48)).astype(np.float32)  # noise, no object
+    nothing_here = np.zeros((48, 48), np.uint8)
+    nothing_here[2:6, 2:6] = background_value(2)  # one stroke of explicit background
+    labels = make_labels(3, detection=[det[0], det[1], nothing_here],
+                         segmentation=[seg[0], None, None])
+    images = [*images, empty_image]
+    prepared = prepare_set(images, labels, tiny_config())  # weak-image labels on (defaults)
+    assert prepared.strong == [True, False, False]
+    np.testing.assert_array_equal(prepared.targets[2][0], np.zeros((48, 48)))
+    np.testing.assert_array_equal(prepared.targets[2][1], np.zeros((48, 48)))
+    # The paper's loss leaves segmentation to the strong images alone.
+    paper_loss = prepare_set(images, labels, tiny_config(
+        segmentation_from_inner=False, segmentation_far_background=False))
+    assert np.all(paper_loss.targets[2][1] == IGNORE)

@@ -188,7 +188,9 @@ def validate_labels(
     if not counts:
         raise LabelError(
             f"{name} has no label at all (no inner region, no interface scribble, not strong); "
-            "paint something or leave the image out of training"
+            "paint something (on an image without any object, one stroke of explicit "
+            f"background, value {background_value(n_classes)}, in the detection layer says "
+            "that the whole image is background) or leave the image out of training"
         )
 
 
