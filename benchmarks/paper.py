@@ -551,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loaded {args.dataset}: {n_train} train, {len(data.test.images)} {data.test_name} "
           f"images at scale {settings['scale']} ({time.perf_counter() - started:.0f} s)",
           flush=True)
+    empty = [sum(not inst.any() for inst in split.instances) for split in (data.train, data.test)]
+    print(f"images without any object: {empty[0]} train, {empty[1]} {data.test_name}", flush=True)
     done_independent: set[tuple[str, int]] = set()
     for seed in args.seeds:
         for k in strong:
