@@ -190,7 +190,9 @@ class TrainConfig:
         Multi-task models: on images without an exact mask whose detection
         layer is complete (every object painted), pixels farther from every
         inner region than the strong images' objects reach beyond theirs
-        count as background for the segmentation task (see
+        count as background for the segmentation task, and so does every
+        pixel of an image whose complete detection layer holds only
+        explicit background (an image without objects; see
         :mod:`napari_lazyunet.core.reach`). Together with
         ``segmentation_from_inner`` the segmentation head then learns object
         and background on every labelled image, and only the band around

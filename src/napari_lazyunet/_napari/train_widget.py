@@ -299,7 +299,8 @@ class TrainWidget(JobWidgetMixin, QWidget):
             defaults.train.segmentation_far_background,
             "On images without an exact mask whose every object is painted (detection not "
             "sparse), count the pixels farther from every inner region than the strong "
-            "images' objects reach as background for the segmentation output too",
+            "images' objects reach as background for the segmentation output too, and "
+            "all of an image painted with explicit background only (no object)",
         )
         form.addRow(self.far_check)
         self.base_spin = _spin(2, 256, defaults.model.base_channels)
