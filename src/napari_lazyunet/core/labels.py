@@ -8,7 +8,9 @@ Painted values
 --------------
 detection
     0 = not labelled; ``1..C`` = class of the object whose inner region is
-    painted; ``C + 1`` = explicit background (useful on sparse images).
+    painted; ``C + 1`` = explicit background (useful on sparse images, and
+    the way to label an image without any object: an all-0 layer means
+    "not labelled").
     On a *complete* image (the default, the paper's choice) every unpainted
     pixel counts as background ("rest"); on a *sparse* image only painted
     pixels count.
