@@ -137,7 +137,7 @@ def prepare_set(
             warnings.warn(
                 "no strong image has inner regions painted, so how far objects reach beyond "
                 "them cannot be measured and no far background is labelled on the other "
-                "images; paint the inner regions of the strong images too." + also,
+                "images with objects; paint the inner regions of the strong images too." + also,
                 ReachUnknownWarning,
                 stacklevel=2,
             )
