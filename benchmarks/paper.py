@@ -330,13 +330,12 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
         inst = resize_labels(pred.instances.astype(np.int32), shape)
         fg = truth > 0
         n_seg = int(np.count_nonzero(seg == 1))
+        n_truth = int(np.count_nonzero(fg))
         n_both = int(np.count_nonzero((seg == 1) & fg))
         inter += n_both
-        total += n_seg + int(fg.sum())
+        total += n_seg + n_truth
         predicted += n_seg
-        pixel_counts.append(
-            {"name": name, "predicted": n_seg, "truth": int(fg.sum()), "both": n_both}
-        )
+        pixel_counts.append({"name": name, "predicted": n_seg, "truth": n_truth, "both": n_both})
         per_image_dice.append(metrics.dice_per_class(seg, fg.astype(np.uint8), 1)[1])
         if data.name == "glas":
             of1 = metrics.object_f1(inst, truth)
