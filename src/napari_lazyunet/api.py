@@ -32,8 +32,11 @@ import torch
 
 from .config import LazyUNetConfig, ModelConfig
 from .core import checkpoint as _checkpoint
+from .core.autoconfig import Choice, configure_training
 from .core.devices import resolve_device
+from .core.fingerprint import DataFingerprint
 from .core.grabcut import GrabCutResult, refine_with_grabcut
+from .core.health import TrainingHealthWarning
 from .core.labels import ImageLabels, LabelError
 from .core.model import build_model
 from .core.predict import PredictEvent, Prediction
@@ -50,6 +53,9 @@ __all__ = [
     "make_labels",
     "refine",
     "LazyUNetConfig",
+    "Choice",
+    "DataFingerprint",
+    "TrainingHealthWarning",
 ]
 
 ArrayOrList = np.ndarray | Sequence[np.ndarray | None] | None
@@ -140,11 +146,51 @@ class LazyUNet:
         if model_options:
             config = config.replace(model=model_options)
         self.config = config
-        # Seed before building so two models with the same config start identical.
-        torch.manual_seed(config.train.seed)
-        self.network = build_model(config.model)
+        self.network: torch.nn.Module | None = None
+        if config.model.is_resolved:
+            self._build()
+        #: What the training set's labels said (:class:`~.core.fingerprint.DataFingerprint`).
+        self.fingerprint: DataFingerprint | None = None
+        #: Settings chosen automatically, with their reasons (:class:`~.core.autoconfig.Choice`).
+        self.choices: list[Choice] = []
         self.history: list[dict] = []
         self.steps_done = 0
+
+    def _build(self) -> None:
+        # Seed before building so two models with the same config start identical.
+        torch.manual_seed(self.config.train.seed)
+        self.network = build_model(self.config.model)
+
+    def configure(
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        labels: Sequence[ImageLabels],
+        names: Sequence[str] | None = None,
+    ) -> list[Choice]:
+        """Measure the training set and fill every setting left to auto (None).
+
+        :meth:`fit` calls it; call it first to see the settings before
+        training. Settings already chosen (by the user, or by an earlier
+        call) are kept; the network is built here when its width or depth
+        was left to auto.
+
+        Returns
+        -------
+        list of Choice
+            The settings chosen by this call, each with its reason (also
+            added to :attr:`choices`).
+        """
+        images = _as_list(images)
+        device = resolve_device(self.config.train.device)
+        config, fingerprint, choices = configure_training(
+            self.config, images, list(labels), device, names
+        )
+        self.config = config
+        self.fingerprint = fingerprint
+        self.choices = [*self.choices, *choices]
+        if self.network is None:
+            self._build()
+        return choices
 
     # ------------------------------------------------------------------ training
     def iter_fit(
@@ -174,6 +220,7 @@ class LazyUNet:
             labels = make_labels(len(images), detection, separation, segmentation, strong, sparse)
         elif any(v is not None for v in (detection, separation, segmentation, strong, sparse)):
             raise TypeError("give either labels=[ImageLabels, ...] or per-task arrays, not both")
+        self.configure(images, labels, names)
         generator = _iter_train(
             self.network,
             self.config,
@@ -198,7 +245,7 @@ class LazyUNet:
         self.config = self.config.replace(
             predict={
                 key: getattr(config.predict, key)
-                for key in ("separation_threshold", "segmentation_threshold")
+                for key in ("separation_threshold", "segmentation_threshold", "separate_touching")
             }
         )
 
@@ -271,6 +318,8 @@ class LazyUNet:
     # ---------------------------------------------------------------- prediction
     def iter_predict(self, image: np.ndarray, **predict_options: Any) -> Iterator[PredictEvent]:
         """Predict with progress events; the last event's ``result`` is the :class:`Prediction`."""
+        if self.network is None:
+            raise ValueError("this model has not been trained; call fit() or load a model file")
         config = self.config.predict
         if predict_options:
             config = self.config.replace(predict=predict_options).predict
@@ -308,8 +357,12 @@ class LazyUNet:
     # ------------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
         """Write weights, config, class names and normalisation to one file."""
+        if self.network is None:
+            raise ValueError("this model has no network yet; call fit() before save()")
         state = _checkpoint.Checkpoint(
-            self.config, self.network.state_dict(), self.steps_done, self.history
+            self.config, self.network.state_dict(), self.steps_done, self.history,
+            fingerprint=None if self.fingerprint is None else self.fingerprint.to_dict(),
+            choices=[c.to_dict() for c in self.choices],
         )
         return _checkpoint.save_checkpoint(path, state)
 
@@ -327,6 +380,9 @@ class LazyUNet:
         model.network.eval()
         model.history = list(saved.history)
         model.steps_done = saved.step
+        if saved.fingerprint is not None:
+            model.fingerprint = DataFingerprint.from_dict(saved.fingerprint)
+        model.choices = [Choice(**c) for c in saved.choices]
         return model
 
     @property
@@ -354,7 +410,8 @@ class LazyUNet:
         kind = "multi-task U-Net" if mc.multitask else "U-Net"
         return (
             f"LazyUNet({kind}, classes={list(mc.class_names)}, in_channels={mc.in_channels}, "
-            f"width={mc.base_channels}, depth={mc.depth}, steps_done={self.steps_done})"
+            f"width={mc.base_channels or 'auto'}, depth={mc.depth or 'auto'}, "
+            f"steps_done={self.steps_done})"
         )
 
 

@@ -40,11 +40,20 @@ class NormalizationConfig:
         ``none``: use values as they are.
     low, high : float
         Percentiles (``percentile``) or intensities (``fixed``).
+    min_range : tuple of float or None
+        ``percentile`` and ``minmax``: the smallest intensity range per
+        channel that an image is stretched over. Training sets it to a
+        fraction of the training images' typical range
+        (:data:`napari_lazyunet.core.normalize.MIN_RANGE_FRACTION`), so an
+        image without objects, whose percentiles span only its noise, is
+        not stretched into a bright image that looks full of objects.
+        None: no floor.
     """
 
     mode: str = "percentile"
     low: float = 1.0
     high: float = 99.8
+    min_range: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check(
@@ -60,6 +69,12 @@ class NormalizationConfig:
                 0 <= self.low < self.high <= 100,
                 "percentile normalization needs 0 <= low < high <= 100",
             )
+        if self.min_range is not None:
+            object.__setattr__(self, "min_range", tuple(float(r) for r in self.min_range))
+            _check(
+                len(self.min_range) >= 1 and all(r >= 0 for r in self.min_range),
+                f"normalization.min_range must be non-negative values, got {self.min_range}",
+            )
 
 
 @dataclass(frozen=True)
@@ -74,10 +89,14 @@ class ModelConfig:
         Names of the object classes (``C = len(class_names)``). Label value
         ``k`` in the detection and segmentation layers means
         ``class_names[k - 1]``.
-    base_channels : int
-        Width of the first level; doubles at every level down (the paper uses 64).
-    depth : int
+    base_channels : int or None
+        Width of the first level; doubles at every level down (the paper
+        uses 64). None: chosen for the device when training starts
+        (:mod:`napari_lazyunet.core.autoconfig`).
+    depth : int or None
         Number of 2x2 poolings in the contracting path (the paper uses 4).
+        None: the smallest depth whose receptive field covers the objects
+        with their surroundings, chosen when training starts.
     multitask : bool
         True: the paper's multi-task U-Net (detection, segmentation,
         separation). False: a plain single-task U-Net of the same encoder
@@ -86,8 +105,8 @@ class ModelConfig:
 
     in_channels: int = 1
     class_names: tuple[str, ...] = ("class 1", "class 2")
-    base_channels: int = 16
-    depth: int = 4
+    base_channels: int | None = None
+    depth: int | None = None
     multitask: bool = True
 
     def __post_init__(self) -> None:
@@ -99,14 +118,24 @@ class ModelConfig:
             f"model.class_names must be distinct, got {self.class_names}",
         )
         _check(
-            self.base_channels >= 2, f"model.base_channels must be >= 2, got {self.base_channels}"
+            self.base_channels is None or 2 <= self.base_channels <= 512,
+            f"model.base_channels must be within [2, 512] (or None: auto), "
+            f"got {self.base_channels}",
         )
-        _check(1 <= self.depth <= 6, f"model.depth must be between 1 and 6, got {self.depth}")
+        _check(
+            self.depth is None or 1 <= self.depth <= 6,
+            f"model.depth must be between 1 and 6 (or None: auto), got {self.depth}",
+        )
 
     @property
     def n_classes(self) -> int:
         """Number of object classes ``C`` (background excluded)."""
         return len(self.class_names)
+
+    @property
+    def is_resolved(self) -> bool:
+        """True when the architecture is fixed (no field left to auto-configuration)."""
+        return self.base_channels is not None and self.depth is not None
 
 
 @dataclass(frozen=True)
@@ -115,15 +144,24 @@ class TrainConfig:
 
     Parameters
     ----------
-    steps : int
-        Optimiser steps (one batch each).
-    batch_size : int
-        Patches per step (paper: 16).
-    patch_size : int
+    steps : int or None
+        Optimiser steps (one batch each). None: as many as fit in
+        ``time_budget``, from the step time measured on the first steps.
+    time_budget : float or None
+        Minutes of wall-clock time for one training call, preparation and
+        calibration included, used when ``steps`` is None. None: 15 minutes
+        on a CPU, 60 on a GPU.
+    batch_size : int or None
+        Patches per step (paper: 16). None: chosen for the device (8 on a
+        CPU, 16 on a GPU).
+    patch_size : int or None
         Side of the square training patches (paper: 256). Images smaller
-        than a patch are padded by reflection.
-    learning_rate : float
-        Adam learning rate (paper: 2e-4).
+        than a patch are padded by reflection. None: about two and a quarter
+        object diameters at the working scale (at least 64), chosen when
+        training starts.
+    learning_rate : float or None
+        Adam learning rate (paper: 2e-4). None: 1e-3 for narrow networks
+        (``base_channels`` <= 16, the rate measured for them), else 2e-4.
     lr_schedule : {"constant", "cosine"}
         ``constant`` keeps ``learning_rate`` throughout (the paper).
         ``cosine`` warms up linearly over the first 5 % of the steps (at most
@@ -197,18 +235,26 @@ class TrainConfig:
         ``segmentation_from_inner`` the segmentation head then learns object
         and background on every labelled image, and only the band around
         each inner region, where the boundary lies, stays unlabelled.
-    num_threads : int
-        Torch CPU threads (0: leave torch's default).
+    num_threads : int or None
+        Torch CPU threads during training (restored afterwards). None: the
+        CPU cores this process may use; 0: leave torch's default.
+    invert_intensity : float or None
+        Probability that a training patch has its normalised intensities
+        inverted (``1 - x``). None: 0.5 when the labels show objects brighter
+        than their background on some images and darker on others (mixed
+        contrast polarity, see :mod:`napari_lazyunet.core.fingerprint`),
+        else 0.
     baseline_target : {"segmentation", "detection"}
         What a single-task model (``model.multitask=False``) learns from:
         the strong masks, or the weak detection regions. Ignored by the
         multi-task model, which learns from all three.
     """
 
-    steps: int = 2000
-    batch_size: int = 16
-    patch_size: int = 256
-    learning_rate: float = 2e-4
+    steps: int | None = None
+    time_budget: float | None = None
+    batch_size: int | None = None
+    patch_size: int | None = None
+    learning_rate: float | None = None
     lr_schedule: str = "constant"
     task_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     separation_positive_weight: float = 5.0
@@ -227,19 +273,37 @@ class TrainConfig:
     calibrate_segmentation: bool = True
     segmentation_from_inner: bool = True
     segmentation_far_background: bool = True
-    num_threads: int = 0
+    num_threads: int | None = None
+    invert_intensity: float | None = None
     baseline_target: str = "segmentation"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
         object.__setattr__(self, "scale_range", tuple(float(s) for s in self.scale_range))
-        _check(self.steps >= 1, f"train.steps must be >= 1, got {self.steps}")
-        _check(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
         _check(
-            self.patch_size >= 16 and self.patch_size % 16 == 0,
-            f"train.patch_size must be a multiple of 16 and >= 16, got {self.patch_size}",
+            self.steps is None or self.steps >= 1, f"train.steps must be >= 1, got {self.steps}"
         )
-        _check(self.learning_rate > 0, "train.learning_rate must be positive")
+        _check(
+            self.time_budget is None or 0 < self.time_budget <= 7 * 24 * 60,
+            f"train.time_budget must be a positive number of minutes, got {self.time_budget}",
+        )
+        _check(
+            self.batch_size is None or 1 <= self.batch_size <= 4096,
+            f"train.batch_size must be within [1, 4096], got {self.batch_size}",
+        )
+        _check(
+            self.patch_size is None
+            or (16 <= self.patch_size <= 8192 and self.patch_size % 16 == 0),
+            f"train.patch_size must be a multiple of 16 within [16, 8192], got {self.patch_size}",
+        )
+        _check(
+            self.learning_rate is None or self.learning_rate > 0,
+            "train.learning_rate must be positive",
+        )
+        _check(
+            self.invert_intensity is None or 0 <= self.invert_intensity <= 1,
+            f"train.invert_intensity must be within [0, 1], got {self.invert_intensity}",
+        )
         _check(
             self.lr_schedule in LR_SCHEDULES,
             f"train.lr_schedule={self.lr_schedule!r}; use one of {LR_SCHEDULES}",
@@ -265,7 +329,10 @@ class TrainConfig:
         )
         _check(self.validate_every >= 0, "train.validate_every must be >= 0")
         _check(self.checkpoint_every >= 0, "train.checkpoint_every must be >= 0")
-        _check(self.num_threads >= 0, "train.num_threads must be >= 0")
+        _check(
+            self.num_threads is None or 0 <= self.num_threads <= 1024,
+            f"train.num_threads must be within [0, 1024], got {self.num_threads}",
+        )
         _check(self.recalibration_batches >= 0, "train.recalibration_batches must be >= 0")
         _check(
             self.baseline_target in ("segmentation", "detection"),
@@ -288,8 +355,10 @@ class PredictConfig:
         Tiles per forward pass.
     device : str
         As in :class:`TrainConfig`.
-    min_instance_size : int
-        Instances smaller than this many pixels are dropped.
+    min_instance_size : int or None
+        Instances smaller than this many pixels are dropped. None: set by
+        training from the objects' measured sizes (a fifth of the area of
+        the smallest objects); 10 for a model that was never trained.
     separation_threshold : float
         Interface probability above which a pixel separates two objects
         (0 < t < 1). Training sets it from the training labels
@@ -309,7 +378,11 @@ class PredictConfig:
         only its label maps are kept, and probabilities are not returned.
         Host memory then grows with the block, not the plane (whole-slide
         images, memory-mapped TIFFs).
-    input_scale : float
+    separate_touching : bool
+        Cut segmented regions along the predicted interfaces (separation
+        output). Training turns it off when no interface was labelled: an
+        untrained separation head would cut objects at random.
+    input_scale : float or None
         Factor by which every plane is resized before it meets the network
         (e.g. 0.5 when objects are large and finely sampled): training
         resizes its images and labels by it, prediction resizes each plane
@@ -318,18 +391,21 @@ class PredictConfig:
         instances made from them there). ``min_instance_size`` and
         ``block_size`` count pixels of the plane, ``tile_size`` and the
         training ``patch_size`` pixels of the network's input. 1: no
-        resizing.
+        resizing. None: chosen by training so that objects are about
+        :data:`napari_lazyunet.core.autoconfig.TARGET_DIAMETER` pixels
+        across (1 for a model that was never trained).
     """
 
     tile_size: int = 256
     overlap: float = 0.25
     batch_size: int = 4
     device: str = "auto"
-    min_instance_size: int = 10
+    min_instance_size: int | None = None
     separation_threshold: float = 0.5
     segmentation_threshold: float | None = None
     block_size: int = 4096
-    input_scale: float = 1.0
+    separate_touching: bool = True
+    input_scale: float | None = None
 
     def __post_init__(self) -> None:
         _check(
@@ -342,7 +418,10 @@ class PredictConfig:
             self.device.split(":")[0] in DEVICES,
             f"predict.device={self.device!r} is unknown; use one of {DEVICES} (or 'cuda:N')",
         )
-        _check(self.min_instance_size >= 0, "predict.min_instance_size must be >= 0")
+        _check(
+            self.min_instance_size is None or self.min_instance_size >= 0,
+            "predict.min_instance_size must be >= 0",
+        )
         _check(
             0 < self.separation_threshold < 1,
             f"predict.separation_threshold must be within (0, 1), got {self.separation_threshold}",
@@ -353,12 +432,20 @@ class PredictConfig:
             f"got {self.segmentation_threshold}",
         )
         _check(
-            0.01 <= self.input_scale <= 16,
+            self.input_scale is None or 0.01 <= self.input_scale <= 16,
             f"predict.input_scale must be within [0.01, 16], got {self.input_scale}",
         )
         _check(
             self.block_size >= self.tile_size,
             f"predict.block_size ({self.block_size}) must be >= tile_size ({self.tile_size})",
+        )
+
+    def with_defaults(self) -> PredictConfig:
+        """Copy with the fields left to training (None) at their untrained defaults."""
+        return dataclasses.replace(
+            self,
+            input_scale=1.0 if self.input_scale is None else self.input_scale,
+            min_instance_size=10 if self.min_instance_size is None else self.min_instance_size,
         )
 
 
@@ -421,7 +508,9 @@ def describe_thresholds(config: LazyUNetConfig) -> str:
     Empty for a single-task model that keeps the argmax segmentation.
     """
     parts = []
-    if config.model.multitask:
+    if config.model.multitask and not config.predict.separate_touching:
+        parts.append("no interface cut (no interface labelled)")
+    elif config.model.multitask:
         parts.append(f"separation threshold {config.predict.separation_threshold:g}")
     if config.predict.segmentation_threshold is not None:
         parts.append(f"segmentation threshold {config.predict.segmentation_threshold:g}")

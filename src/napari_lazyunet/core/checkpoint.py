@@ -43,12 +43,18 @@ class Checkpoint:
         Optimiser steps the weights have seen.
     history : list of dict
         Losses (and validation scores) logged during training.
+    fingerprint : dict or None
+        The training set's data fingerprint (``DataFingerprint.to_dict``).
+    choices : list of dict
+        Settings chosen automatically, each ``{"field", "value", "reason"}``.
     """
 
     config: LazyUNetConfig
     state_dict: dict[str, torch.Tensor]
     step: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    fingerprint: dict[str, Any] | None = None
+    choices: list[dict[str, Any]] = field(default_factory=list)
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
@@ -75,6 +81,8 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "package_version": __version__,
         "config_json": checkpoint.config.to_json(),
         "history_json": json.dumps(checkpoint.history),
+        "fingerprint_json": json.dumps(checkpoint.fingerprint),
+        "choices_json": json.dumps(checkpoint.choices),
         "step": int(checkpoint.step),
         "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
     }
@@ -122,6 +130,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     try:
         config = LazyUNetConfig.from_json(payload["config_json"])
         history = json.loads(payload.get("history_json", "[]"))
+        fingerprint = json.loads(payload.get("fingerprint_json", "null"))
+        choices = json.loads(payload.get("choices_json", "[]"))
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"{path} has a damaged configuration: {error}") from error
     return Checkpoint(
@@ -129,4 +139,6 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         state_dict=payload["state_dict"],
         step=int(payload.get("step", 0)),
         history=history,
+        fingerprint=fingerprint,
+        choices=choices,
     )

@@ -4,7 +4,9 @@ Each patch is cut with one affine warp that combines the random rescale,
 rotation and flips, so augmentation costs one interpolation per patch and the
 image and its targets stay aligned (linear interpolation for intensities,
 nearest for labels). An optional per-channel gain and offset
-(``TrainConfig.intensity_jitter``) then changes the patch's intensities only.
+(``TrainConfig.intensity_jitter``) and an optional inversion
+(``TrainConfig.invert_intensity``, for sets that mix bright-on-dark and
+dark-on-bright images) then change the patch's intensities only.
 """
 
 from __future__ import annotations
@@ -106,8 +108,15 @@ class PatchSampler:
                 for task in target
             ]
         ).astype(np.int64)
-        image_patch = self._jitter(image_patch)
+        image_patch = self._invert(self._jitter(image_patch))
         return image_patch.astype(np.float32), target_patch
+
+    def _invert(self, patch: np.ndarray) -> np.ndarray:
+        """``1 - x`` with probability ``config.invert_intensity`` (mixed contrast polarity)."""
+        probability = self.config.invert_intensity or 0.0
+        if probability == 0:
+            return patch  # no draw, so runs without inversion keep their random stream
+        return 1.0 - patch if self.rng.random() < probability else patch
 
     def _jitter(self, patch: np.ndarray) -> np.ndarray:
         """Random per-channel gain and offset (``config.intensity_jitter``)."""

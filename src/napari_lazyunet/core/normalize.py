@@ -72,7 +72,15 @@ def normalization_bounds(
         lo, hi = np.percentile(flat, [config.low, config.high], axis=1)
     else:
         lo, hi = flat.min(axis=1), flat.max(axis=1)
+    if config.min_range is not None:
+        floor = np.broadcast_to(np.asarray(config.min_range, np.float64), lo.shape)
+        hi = np.maximum(hi, lo + floor)
     return lo.astype(np.float32)[:, None, None], hi.astype(np.float32)[:, None, None]
+
+
+# The floor on the stretched range (``NormalizationConfig.min_range``) that
+# training stores: this fraction of the training images' median range.
+MIN_RANGE_FRACTION = 0.25
 
 
 def apply_normalization(

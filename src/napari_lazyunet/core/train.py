@@ -21,8 +21,10 @@ import torch
 
 from ..config import LazyUNetConfig, PredictConfig, TrainConfig
 from .checkpoint import Checkpoint, save_checkpoint
+from .autoconfig import configure_training
 from .data import PatchSampler
 from .devices import resolve_device
+from .health import MIN_STEPS, TrainingHealthWarning, health_messages, labelled_recall
 from .labels import (
     IGNORE,
     TASKS,
@@ -265,15 +267,30 @@ def iter_train(
     FloatingPointError
         The loss became NaN or infinite (lower the learning rate).
     """
+    started = time.perf_counter()
+    device = resolve_device(config.train.device)
+    if not config.model.is_resolved:
+        raise ValueError(
+            "the network's width and depth are not set; build the model from a configuration "
+            "completed by napari_lazyunet.core.autoconfig.configure_training (LazyUNet.fit "
+            "does this)"
+        )
+    config, fingerprint, _ = configure_training(config, images, labels, device, names)
     tcfg = config.train
     prepared = prepare_set(images, labels, config, names)
     # A validation set without strong images is fine (it is scored by its loss).
     val_set = (
         prepare_set(*validation, config, warn_weak_only=False) if validation is not None else None
     )
+    interfaces_labelled = any(bool(np.any(t[2] == 1)) for t in prepared.targets)
+    if config.model.multitask and not interfaces_labelled:
+        # An untrained separation head would cut objects at random.
+        config = config.replace(predict={"separate_touching": False})
+    threads_before = torch.get_num_threads()
+    denormal_before = torch.set_flush_denormal(False)
+    torch.set_flush_denormal(denormal_before)
     if tcfg.num_threads:
         torch.set_num_threads(tcfg.num_threads)
-    device = resolve_device(tcfg.device)
     # Denormal floats appear in small weights and gradients and make CPU
     # convolutions several times slower; flushing them to zero costs no accuracy.
     torch.set_flush_denormal(True)
@@ -282,14 +299,15 @@ def iter_train(
     sampler = PatchSampler(prepared.images, prepared.targets, prepared.strong, tcfg, rng)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.learning_rate)
+    budget = StepBudget(tcfg, started)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda done: learning_rate_factor(tcfg.lr_schedule, done, tcfg.steps)
+        optimizer, lambda done: learning_rate_factor(tcfg.lr_schedule, done, budget.steps)
     )
     amp = tcfg.mixed_precision and device.type == "cuda"
     history = history if history is not None else []
-    started = time.perf_counter()
+    first_record = len(history)
     step = start_step
-    end = start_step + tcfg.steps
+    end = start_step + budget.steps
 
     def write_checkpoint() -> str | None:
         if checkpoint_path is None:
@@ -297,25 +315,42 @@ def iter_train(
         state = Checkpoint(config, model.state_dict(), step, history)
         return str(save_checkpoint(checkpoint_path, state))
 
-    def finish() -> None:
-        """Final BatchNorm statistics, then the thresholds they give."""
+    def finish(completed: bool) -> None:
+        """Final BatchNorm statistics, the thresholds they give, then the health checks."""
         nonlocal config
         recalibrate_batchnorm(model, sampler, device, tcfg.recalibration_batches, amp)
+        # Calibration gets at most a twentieth of the time training took.
+        calibration_time = max(2.0, 0.05 * (time.perf_counter() - started))
         calibrated = {}
-        if tcfg.calibrate_separation:
+        if tcfg.calibrate_separation and config.predict.separate_touching:
             calibrated["separation_threshold"] = calibrate_separation_threshold(
                 model, calibration_sampler(prepared, tcfg, step), device,
                 tcfg.recalibration_batches, amp,
             )
         if tcfg.calibrate_segmentation:
             calibrated["segmentation_threshold"] = calibrate_segmentation_threshold(
-                model, prepared, config.predict, device
+                model, prepared, config.predict, device, time_limit=calibration_time
             )
         calibrated = {key: value for key, value in calibrated.items() if value is not None}
-        if calibrated:
-            config = config.replace(predict=calibrated)
-            if on_calibrated is not None:
-                on_calibrated(config)
+        calibrated["separate_touching"] = config.predict.separate_touching
+        config = config.replace(predict=calibrated)
+        if on_calibrated is not None:
+            on_calibrated(config)
+        recall = labelled_recall(
+            model, calibration_sampler(prepared, tcfg, step + 1), device,
+            max(1, tcfg.recalibration_batches // 4), config, amp,
+        )
+        spread = (
+            fingerprint.diameter_p95 / fingerprint.diameter_p05
+            if fingerprint.diameter_p05 else None
+        )
+        messages = health_messages(
+            history[first_record:], step - start_step if completed else MIN_STEPS, config,
+            recall, n_strong=sum(prepared.strong), interfaces_labelled=interfaces_labelled,
+            size_spread=spread, grid_floor=THRESHOLD_GRID[0],
+        )
+        for message in messages:
+            warnings.warn(message, TrainingHealthWarning, stacklevel=3)
 
     finished = False
     try:
@@ -337,10 +372,11 @@ def iter_train(
             optimizer.step()
             scheduler.step()
             step += 1
+            end = start_step + budget.update(step - start_step)
             validation_scores = None
-            last = step == end
+            last = step >= end
             if last:
-                finish()
+                finish(completed=True)
             if val_set is not None and (
                 last or (tcfg.validate_every and step % tcfg.validate_every == 0)
             ):
@@ -369,11 +405,54 @@ def iter_train(
             )
     finally:
         model.eval()
-        # Stopped early (generator closed) after at least one good step:
-        # keep what was learned.
-        if not finished and step > start_step and history and math.isfinite(history[-1]["loss"]):
-            finish()
-            write_checkpoint()
+        try:
+            # Stopped early (generator closed) after at least one good step:
+            # keep what was learned.
+            if (not finished and step > start_step and history
+                    and math.isfinite(history[-1]["loss"])):
+                finish(completed=False)
+                write_checkpoint()
+        finally:
+            torch.set_num_threads(threads_before)
+            torch.set_flush_denormal(denormal_before)
+
+
+class StepBudget:
+    """How many steps a training call runs: ``train.steps``, or as many as fit its time budget.
+
+    With ``steps`` None the step time is measured on the first steps and
+    again every :attr:`EVERY` steps (validation included), and the planned
+    total is the steps done plus those that fit in what is left of the
+    budget, less :data:`FINISH_SHARE` of it kept for recalibration,
+    calibration and the final validation.
+    """
+
+    EVERY = 25
+
+    def __init__(self, config: TrainConfig, started: float):
+        self.fixed = config.steps
+        budget = 60.0 * (config.time_budget or 15.0)
+        self.deadline = started + budget * (1 - FINISH_SHARE)
+        self.steps = config.steps if config.steps is not None else 10**6
+        self._window = (0, time.perf_counter())
+
+    def update(self, done: int) -> int:
+        """Steps planned after ``done`` steps of this call."""
+        if self.fixed is not None:
+            return self.fixed
+        now = time.perf_counter()
+        first, since = self._window
+        if done in (1, 5) or done - first >= self.EVERY:
+            per_step = (now - since) / max(done - first, 1)
+            self.steps = done + max(0, int((self.deadline - now) / max(per_step, 1e-6)))
+            self._window = (done, now)
+        if now >= self.deadline:
+            self.steps = done
+        return self.steps
+
+
+# Share of the time budget kept for what follows the last step.
+FINISH_SHARE = 0.06
 
 
 def recalibrate_batchnorm(
@@ -502,6 +581,7 @@ CALIBRATION_PIXELS = 4 * 1024 * 1024
 
 def calibrate_segmentation_threshold(
     model: torch.nn.Module, prepared: PreparedSet, config: PredictConfig, device: torch.device,
+    time_limit: float | None = None,
 ) -> float | None:
     """Object probability threshold that segments weak images as fully as strong ones.
 
@@ -536,7 +616,7 @@ def calibrate_segmentation_threshold(
         0.5 is best (the weak images are segmented as fully as the strong
         ones: the argmax stays).
     """
-    measured = segmentation_area_ratios(model, prepared, config, device)
+    measured = segmentation_area_ratios(model, prepared, config, device, time_limit)
     if measured is None:
         return None
     target, ratios = measured
@@ -550,6 +630,7 @@ def calibrate_segmentation_threshold(
 
 def segmentation_area_ratios(
     model: torch.nn.Module, prepared: PreparedSet, config: PredictConfig, device: torch.device,
+    time_limit: float | None = None,
 ) -> tuple[float, np.ndarray] | None:
     """Exact-to-inner area ratio of the strong images, object-to-inner of the weak ones.
 
@@ -595,8 +676,11 @@ def segmentation_area_ratios(
     grid = np.asarray(THRESHOLD_GRID, np.float32)
     was_training = model.training
     model.eval()
+    begun = time.perf_counter()
     try:
         for index in weak:
+            if time_limit is not None and weak_inner and time.perf_counter() - begun > time_limit:
+                break  # measured on the images predicted so far (spread over the set)
             window = windows[index]
             image = prepared.images[index][(slice(None), *window)]
             *_, (_, _, probs) = iter_plane_probabilities(model, image, config, device)
