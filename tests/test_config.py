@@ -19,10 +19,19 @@ def test_json_round_trip():
     assert again.model.n_classes == 3 and again.train.scale_range == (0.5, 2.0)
 
 
-def test_paper_defaults():
-    t = TrainConfig()
-    assert (t.learning_rate, t.batch_size, t.patch_size) == (2e-4, 16, 256)
+def test_defaults_leave_the_data_dependent_settings_to_training():
+    config = LazyUNetConfig()
+    t = config.train
+    assert (t.steps, t.learning_rate, t.batch_size, t.patch_size, t.num_threads) == (None,) * 5
+    assert (config.model.base_channels, config.model.depth) == (None, None)
+    assert not config.model.is_resolved
+    assert config.predict.input_scale is None and config.predict.min_instance_size is None
     assert t.rotate and t.flip
+    # An auto config round-trips through JSON like any other.
+    assert LazyUNetConfig.from_json(config.to_json()) == config
+    # Prediction of a never-trained config falls back to the plain values.
+    filled = config.predict.with_defaults()
+    assert (filled.input_scale, filled.min_instance_size) == (1.0, 10)
 
 
 @pytest.mark.parametrize(

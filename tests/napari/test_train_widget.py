@@ -8,7 +8,6 @@ from foam_layers import add_foam_image, tiny_settings
 from plugin_helpers import errors
 
 from napari_lazyunet.api import LazyUNet
-from napari_lazyunet.core.devices import available_devices
 
 pytestmark = pytest.mark.gui
 
@@ -195,14 +194,18 @@ def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     from napari_lazyunet.demo import DemoSettings
 
     widget = TrainWidget(make_napari_viewer())
-    gpu = any(name != "cpu" for name in available_devices())
-    assert widget.preset_combo.currentData() == ("paper" if gpu else "quick")
+    # "auto" is the default: every size left to the engine, steps to the time budget.
+    assert widget.preset_combo.currentData() == "auto"
+    auto = widget.config_for(("a",), 1)
+    assert (auto.model.base_channels, auto.model.depth, auto.train.steps) == (None,) * 3
+    assert (auto.train.patch_size, auto.train.learning_rate, auto.predict.input_scale) == (
+        None, None, None)
+    assert auto.train.time_budget == widget.budget_spin.value() > 0
+    assert widget.base_spin.text() == "auto"
     widget.preset_combo.setCurrentIndex(widget.preset_combo.findData("paper"))
-    paper = LazyUNetConfig()
-    assert (widget.base_spin.value(), widget.depth_spin.value()) == (
-        paper.model.base_channels, paper.model.depth)
-    assert (widget.steps_spin.value(), widget.patch_spin.value()) == (
-        paper.train.steps, paper.train.patch_size)
+    assert (widget.base_spin.value(), widget.depth_spin.value()) == (64, 4)
+    assert (widget.steps_spin.value(), widget.patch_spin.value()) == (10_000, 256)
+    paper = widget.config_for(("a",), 1)
     widget.preset_combo.setCurrentIndex(widget.preset_combo.findData("quick"))
     assert widget.steps_spin.value() == DemoSettings().steps
     assert widget.base_spin.value() == DemoSettings().base_channels
@@ -211,7 +214,7 @@ def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     assert widget.steps_spin.value() == 7
     # The input scale goes into the new model's configuration (training and
     # prediction both use it), and a loaded model's scale is shown.
-    assert widget.config_for(("a",), 1).predict.input_scale == 1.0
+    assert widget.config_for(("a",), 1).predict.input_scale is None
     widget.scale_spin.setValue(0.5)
     assert widget.config_for(("a",), 1).predict.input_scale == 0.5
     widget.set_form(paper.replace(predict={"input_scale": 0.25}))

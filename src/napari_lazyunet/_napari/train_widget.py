@@ -46,6 +46,7 @@ from qtpy.QtWidgets import (
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.config import LazyUNetConfig, describe_thresholds
+from napari_lazyunet.core.autoconfig import CPU_BUDGET_MINUTES
 from napari_lazyunet.core.devices import available_devices
 from napari_lazyunet.core.io import load_project
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
@@ -162,24 +163,28 @@ def device_choices() -> list[tuple[str, str, bool]]:
 
 
 def presets() -> dict[str, dict[str, Any]]:
-    """Named settings for the form: the engine's defaults and a small CPU-sized network.
+    """Named settings for the form: auto, the paper's and a small CPU-sized network.
 
     Returns
     -------
     dict
         ``{name: {"base_channels", "depth", "steps", "batch_size", "patch_size",
-        "validate_every"}}``. ``"paper"`` is :class:`~napari_lazyunet.config.LazyUNetConfig`'s
-        defaults (the paper's, sized for a GPU); ``"quick"`` is the built-in demo's
+        "validate_every"}}``; 0 means "auto" (chosen from the data when training
+        starts, see :mod:`napari_lazyunet.core.autoconfig`). ``"auto"`` leaves
+        every size to the engine and fits the steps to the time budget (the
+        default); ``"paper"`` is the paper's network and schedule (for a GPU);
+        ``"quick"`` is the built-in demo's
         :class:`~napari_lazyunet.demo.DemoSettings` (minutes on a laptop CPU).
     """
-    paper = LazyUNetConfig()
     quick = DemoSettings()
     return {
+        "auto": {
+            "base_channels": 0, "depth": 0, "steps": 0, "batch_size": 0, "patch_size": 0,
+            "validate_every": LazyUNetConfig().train.validate_every,
+        },
         "paper": {
-            "base_channels": paper.model.base_channels, "depth": paper.model.depth,
-            "steps": paper.train.steps, "batch_size": paper.train.batch_size,
-            "patch_size": paper.train.patch_size,
-            "validate_every": paper.train.validate_every,
+            "base_channels": 64, "depth": 4, "steps": 10_000, "batch_size": 16,
+            "patch_size": 256, "validate_every": LazyUNetConfig().train.validate_every,
         },
         "quick": {
             "base_channels": quick.base_channels, "depth": quick.depth, "steps": quick.steps,
@@ -187,6 +192,11 @@ def presets() -> dict[str, dict[str, Any]]:
             "validate_every": max(quick.steps // 10, 1),
         },
     }
+
+
+def _auto_or(value: float) -> float | None:
+    """None for a spin box at 0 (shown as "auto"), else its value."""
+    return None if value == 0 else value
 
 
 def device_combo() -> QComboBox:
@@ -200,8 +210,9 @@ def device_combo() -> QComboBox:
 
 
 PRESET_LABELS = {
+    "auto": "auto: sizes from the data, steps from the time budget",
     "quick": "quick: small network, minutes on a CPU",
-    "paper": "paper: engine defaults, for a GPU",
+    "paper": "paper: the paper's network, for a GPU",
     "custom": "custom",
 }
 
@@ -281,7 +292,8 @@ class TrainWidget(JobWidgetMixin, QWidget):
         for key, label in PRESET_LABELS.items():
             self.preset_combo.addItem(label, key)
         self.preset_combo.setToolTip(
-            "Fill the fields below; 'quick' is preselected when there is no GPU"
+            "Fill the fields below; 'auto' chooses every size from the data and fits the "
+            "steps to the time budget (fields showing 'auto')"
         )
         form.addRow("Preset", self.preset_combo)
         self.multitask_check = QCheckBox("multi-task U-Net (off: single-task baseline)")
@@ -303,27 +315,40 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "all of an image painted with explicit background only (no object)",
         )
         form.addRow(self.far_check)
-        self.base_spin = _spin(2, 256, defaults.model.base_channels)
+        # 0 = auto everywhere below: chosen from the data when training starts.
+        self.base_spin = _spin(0, 256, 0, auto=True)
         form.addRow("Base channels", self.base_spin)
-        self.depth_spin = _spin(1, 6, defaults.model.depth)
+        self.depth_spin = _spin(0, 6, 0, auto=True)
         form.addRow("Depth", self.depth_spin)
-        self.steps_spin = _spin(1, 1_000_000, defaults.train.steps)
+        self.steps_spin = _spin(0, 1_000_000, 0, auto=True)
+        self.steps_spin.setToolTip("Optimiser steps; auto: as many as fit in the time budget")
         form.addRow("Steps", self.steps_spin)
-        self.batch_spin = _spin(1, 1024, defaults.train.batch_size)
+        self.budget_spin = QDoubleSpinBox()
+        self.budget_spin.setDecimals(1)
+        self.budget_spin.setRange(0.5, 7 * 24 * 60.0)
+        self.budget_spin.setValue(CPU_BUDGET_MINUTES)
+        self.budget_spin.setSuffix(" min")
+        self.budget_spin.setToolTip(
+            "Wall-clock time for training when Steps is auto, calibration included"
+        )
+        form.addRow("Time budget", self.budget_spin)
+        self.batch_spin = _spin(0, 1024, 0, auto=True)
         form.addRow("Batch size", self.batch_spin)
-        self.patch_spin = _spin(16, 4096, defaults.train.patch_size, step=16)
+        self.patch_spin = _spin(0, 4096, 0, step=16, auto=True)
         form.addRow("Patch size", self.patch_spin)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
-        self.lr_spin.setRange(1e-6, 1.0)
+        self.lr_spin.setRange(0.0, 1.0)
         self.lr_spin.setSingleStep(1e-4)
-        self.lr_spin.setValue(defaults.train.learning_rate)
+        self.lr_spin.setSpecialValueText("auto")
+        self.lr_spin.setValue(0.0)
         form.addRow("Learning rate", self.lr_spin)
         self.scale_spin = QDoubleSpinBox()
         self.scale_spin.setDecimals(3)
-        self.scale_spin.setRange(0.01, 16.0)
+        self.scale_spin.setRange(0.0, 16.0)
         self.scale_spin.setSingleStep(0.05)
-        self.scale_spin.setValue(defaults.predict.input_scale)
+        self.scale_spin.setSpecialValueText("auto")
+        self.scale_spin.setValue(0.0)
         self.scale_spin.setToolTip(
             "Train on the images resized by this factor (e.g. 0.5 when objects are large "
             "and finely sampled); the model keeps it and resizes images it predicts"
@@ -348,8 +373,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "steps": self.steps_spin, "batch_size": self.batch_spin,
             "patch_size": self.patch_spin, "validate_every": self.validate_spin,
         }
-        gpu = any(name != "cpu" for name in available_devices())
-        self.apply_preset("paper" if gpu else "quick")
+        self.apply_preset("auto")
         self.preset_combo.currentIndexChanged.connect(
             lambda _: self.apply_preset(self.preset_combo.currentData())
         )
@@ -507,10 +531,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
     def train_options(self) -> dict[str, Any]:
         """Fields of :class:`~napari_lazyunet.config.TrainConfig` set in the form."""
         return {
-            "steps": self.steps_spin.value(),
-            "batch_size": self.batch_spin.value(),
-            "patch_size": self.patch_spin.value(),
-            "learning_rate": float(self.lr_spin.value()),
+            "steps": _auto_or(self.steps_spin.value()),
+            "time_budget": float(self.budget_spin.value()),
+            "batch_size": _auto_or(self.batch_spin.value()),
+            "patch_size": _auto_or(self.patch_spin.value()),
+            "learning_rate": _auto_or(float(self.lr_spin.value())),
             "validate_every": self.validate_spin.value(),
             "device": self.device_combo.currentData(),
             "num_threads": self.threads_spin.value(),
@@ -524,12 +549,12 @@ class TrainWidget(JobWidgetMixin, QWidget):
             model={
                 "class_names": tuple(class_names),
                 "in_channels": int(in_channels),
-                "base_channels": self.base_spin.value(),
-                "depth": self.depth_spin.value(),
+                "base_channels": _auto_or(self.base_spin.value()),
+                "depth": _auto_or(self.depth_spin.value()),
                 "multitask": self.multitask_check.isChecked(),
             },
             train=self.train_options(),
-            predict={"input_scale": float(self.scale_spin.value())},
+            predict={"input_scale": _auto_or(float(self.scale_spin.value()))},
         )
 
     def apply_preset(self, name: str) -> None:
@@ -573,16 +598,19 @@ class TrainWidget(JobWidgetMixin, QWidget):
 
     def set_form(self, config: LazyUNetConfig) -> None:
         """Show a configuration (e.g. of a loaded model) in the form."""
-        self.base_spin.setValue(config.model.base_channels)
-        self.depth_spin.setValue(config.model.depth)
+        def shown(value):  # None (auto) shows as 0, "auto"
+            return 0 if value is None else value
+
+        self.base_spin.setValue(shown(config.model.base_channels))
+        self.depth_spin.setValue(shown(config.model.depth))
         self.multitask_check.setChecked(config.model.multitask)
         self.inner_check.setChecked(config.train.segmentation_from_inner)
         self.far_check.setChecked(config.train.segmentation_far_background)
-        self.batch_spin.setValue(config.train.batch_size)
-        self.patch_spin.setValue(config.train.patch_size)
-        self.lr_spin.setValue(config.train.learning_rate)
+        self.batch_spin.setValue(shown(config.train.batch_size))
+        self.patch_spin.setValue(shown(config.train.patch_size))
+        self.lr_spin.setValue(shown(config.train.learning_rate))
         self.validate_spin.setValue(config.train.validate_every)
-        self.scale_spin.setValue(config.predict.input_scale)
+        self.scale_spin.setValue(shown(config.predict.input_scale))
 
     # --------------------------------------------------------------- training
     def start(self) -> bool:
@@ -629,8 +657,10 @@ class TrainWidget(JobWidgetMixin, QWidget):
         else:
             self.plot.clear()
         first = model.history[0]["step"] - 1 if model.history else self._start_step
-        self.plot.set_range(first, self._start_step + options["steps"])
-        self.progress.setRange(0, options["steps"])
+        self._plot_first = first
+        self.plot.set_range(first, self._start_step + (options["steps"] or 1))
+        # With steps left to the time budget the total is known after the first step.
+        self.progress.setRange(0, options["steps"] or 0)
         self.progress.setValue(0)
         held_out = f", {len(val_idx)} held out for validation" if val_idx else ""
         self.status.setText(
@@ -668,6 +698,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
             return
         if not isinstance(item, TrainEvent):
             return
+        total = item.total_steps - self._start_step
+        if self.progress.maximum() != total:
+            # Steps fitted to the time budget: the plan is re-estimated as training runs.
+            self.progress.setRange(0, total)
+            self.plot.set_range(self._plot_first, item.total_steps)
         self.progress.setValue(item.step - self._start_step)
         self.plot.add_event(item)
         text = f"Step {item.step}/{item.total_steps} · loss {item.loss:.4f}"
@@ -705,6 +740,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
         if thresholds:
             message += f" {thresholds[0].upper()}{thresholds[1:]}."
         self.status.setText(message)
+        if model.choices:
+            notify_info(
+                "Settings chosen from the data: "
+                + "; ".join(f"{c.field.split('.')[-1]} {c.value}" for c in model.choices)
+            )
         self.store.busy = False
         self.store.set(model, f"trained in this viewer ({model.steps_done} steps)")
 
@@ -784,9 +824,11 @@ def _check(text: str, checked: bool, tooltip: str) -> QCheckBox:
     return box
 
 
-def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+def _spin(low: int, high: int, value: int, step: int = 1, auto: bool = False) -> QSpinBox:
     spin = QSpinBox()
     spin.setRange(low, high)
     spin.setSingleStep(step)
+    if auto:
+        spin.setSpecialValueText("auto")  # 0 = chosen from the data
     spin.setValue(value)
     return spin

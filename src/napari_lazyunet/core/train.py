@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ..config import LazyUNetConfig, PredictConfig, TrainConfig
-from .checkpoint import Checkpoint, save_checkpoint
 from .autoconfig import configure_training
+from .checkpoint import Checkpoint, save_checkpoint
 from .data import PatchSampler
 from .devices import resolve_device
 from .health import MIN_STEPS, TrainingHealthWarning, health_messages, labelled_recall
@@ -111,13 +111,14 @@ def prepare_set(
         images, labels, model_cfg.n_classes, model_cfg.in_channels, names, warn_weak_only
     )
     prepared_images, targets = [], []
+    input_scale = config.predict.with_defaults().input_scale
     for image, lab in zip(images, labels, strict=True):
         shape = spatial_shape(np.asarray(image), model_cfg.in_channels)
         target = training_targets(lab, shape, model_cfg.n_classes)
         if not model_cfg.multitask and config.train.baseline_target == "detection":
             target = target[[0, 0, 2]]
-        if config.predict.input_scale != 1:
-            image, target = scale_training_pair(image, target, config.predict.input_scale)
+        if input_scale != 1:
+            image, target = scale_training_pair(image, target, input_scale)
         prepared_images.append(normalize_image(image, config.normalization, model_cfg.in_channels))
         targets.append(target)
     strong = [bool(np.any(t[1] != IGNORE)) for t in targets]
