@@ -129,16 +129,44 @@ def _check_integer_labels(array: np.ndarray, what: str, name: str, max_value: in
         )
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_image_values(image: np.ndarray, name: str) -> None:
+    """Raise :class:`LabelError` for values the network cannot take.
+
+    Non-numeric dtypes, NaN, infinite values, and float64 values beyond the
+    float32 range (the network computes in float32, where they become
+    infinite). Used by training (:func:`validate_image`) and prediction alike.
+    """
+    image = np.asarray(image)
+    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
+        raise LabelError(f"{name} has non-numeric dtype {image.dtype}")
+    if not np.issubdtype(image.dtype, np.inexact) or image.size == 0:
+        return
+    finite = np.isfinite(image)
+    if not finite.all():
+        n_nan = int(np.count_nonzero(np.isnan(image)))
+        n_inf = image.size - int(np.count_nonzero(finite)) - n_nan
+        found = " and ".join(
+            f"{n} {what} pixel value(s)" for n, what in ((n_nan, "NaN"), (n_inf, "infinite")) if n
+        )
+        raise LabelError(f"{name} contains {found}; clean or fill them first")
+    largest = float(np.abs(image).max())
+    if largest > FLOAT32_MAX:
+        raise LabelError(
+            f"{name} holds values up to {largest:.3g}, beyond the float32 range "
+            f"(+/-{FLOAT32_MAX:.3g}) the network computes in; rescale the image first"
+        )
+
+
 def validate_image(image: np.ndarray, name: str, in_channels: int) -> None:
     """Raise :class:`LabelError` for an empty, constant or badly shaped image."""
     image = np.asarray(image)
     if image.size == 0:
         raise LabelError(f"{name} is empty (shape {image.shape}); remove it or load the right file")
     spatial_shape(image, in_channels)
-    if not (np.issubdtype(image.dtype, np.number) or image.dtype == bool):
-        raise LabelError(f"{name} has non-numeric dtype {image.dtype}")
-    if not np.all(np.isfinite(image)):
-        raise LabelError(f"{name} contains NaN or infinite values; clean or fill them first")
+    check_image_values(image, name)
     if image.min() == image.max():
         raise LabelError(
             f"{name} is constant (every pixel is {image.flat[0]}); it carries no information "

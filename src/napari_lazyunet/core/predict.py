@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..config import NormalizationConfig, PredictConfig
-from .labels import LabelError
+from .labels import LabelError, check_image_values
 from .normalize import apply_normalization, normalization_bounds, normalize_image
 from .postprocess import instances_from_outputs
 from .resize import resize_channels, resize_plane, scaled_shape
@@ -72,15 +72,38 @@ class PredictEvent:
         return min(1.0, (self.plane + per_plane) / max(self.n_planes, 1))
 
 
+# A gray model's input whose last axis has at most this many entries (and is
+# shorter than the axis before it) is an image with channels last, not a stack
+# of planes this narrow.
+MAX_CHANNELS_LAST = 8
+
+
 def split_planes(image: np.ndarray, in_channels: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """Reshape an image or stack to ``(N, Y, X[, C])`` planes and the leading shape."""
+    """Reshape an image or stack to ``(N, Y, X[, C])`` planes and the leading shape.
+
+    The one check of an input's layout against the model's channels: a gray
+    model takes ``(..., Y, X)`` (a trailing channel axis of length 1 is
+    dropped) and refuses channels-last colour or multichannel images, which
+    would otherwise be read as a stack of narrow planes; a model with ``C``
+    channels takes ``(..., Y, X, C)``.
+    """
     image = np.asarray(image)
-    plane_ndim = 2 if in_channels == 1 else 3
-    if in_channels == 1 and image.ndim == 3 and image.shape[-1] in (3, 4) and image.shape[0] > 4:
+    if image.size == 0:
         raise LabelError(
-            f"image of shape {image.shape} looks like RGB(A) but the model expects gray "
-            "images (in_channels=1); convert it to gray or use a model trained on RGB"
+            f"image of shape {image.shape} is empty; check that the right file is read"
         )
+    plane_ndim = 2 if in_channels == 1 else 3
+    if in_channels == 1 and image.ndim >= 3:
+        channels = image.shape[-1]
+        if channels == 1:
+            image = image[..., 0]
+        elif channels <= MAX_CHANNELS_LAST and channels < image.shape[-2]:
+            kind = "RGB(A)" if channels in (3, 4) else f"an image with {channels} channels"
+            raise LabelError(
+                f"image of shape {image.shape} looks like {kind} (channels last) but the model "
+                "expects gray images (in_channels=1); convert it to gray or use a model "
+                f"trained on {channels}-channel images"
+            )
     if image.ndim < plane_ndim or (in_channels > 1 and image.shape[-1] != in_channels):
         raise LabelError(
             f"image of shape {image.shape} does not fit a model with in_channels={in_channels}: "
@@ -88,6 +111,10 @@ def split_planes(image: np.ndarray, in_channels: int) -> tuple[np.ndarray, tuple
         )
     leading = image.shape[: image.ndim - plane_ndim]
     return image.reshape((-1,) + image.shape[len(leading):]), leading
+
+
+def _plane_name(index: int, n_planes: int) -> str:
+    return "image" if n_planes == 1 else f"plane {index} of the image"
 
 
 def iter_plane_probabilities(
@@ -202,9 +229,11 @@ def _iter_blocks(model, plane, in_channels, normalization, config, device, index
     for done, (by, bx) in enumerate(starts, start=1):
         y0, x0 = max(0, by - halo), max(0, bx - halo)
         y1, x1 = min(shape[0], by + block + halo), min(shape[1], bx + block + halo)
+        crop = np.asarray(plane[y0:y1, x0:x1])
+        check_image_values(crop, _plane_name(index, n_planes))
         *_, (_, _, probs) = _iter_scaled_probabilities(
-            model, np.asarray(plane[y0:y1, x0:x1]),
-            lambda crop: apply_normalization(crop, bounds, in_channels), config, device,
+            model, crop,
+            lambda part: apply_normalization(part, bounds, in_channels), config, device,
         )
         height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
         window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))
@@ -256,6 +285,7 @@ def iter_predict(
         Progress; ``result`` is set on the last one only. Closing the
         generator stops after the current batch of tiles.
     """
+    config = config.with_defaults()  # a model that was never trained leaves some to training
     planes, leading = split_planes(image, in_channels)
     torch.set_flush_denormal(True)  # see train.py: denormals slow CPU convolutions
     model = model.to(device).eval()
@@ -268,6 +298,7 @@ def iter_predict(
             )
             results.append(maps)
             continue
+        check_image_values(plane, _plane_name(index, len(planes)))
         for done, total, probs in _iter_scaled_probabilities(
             model, plane, normalise, config, device
         ):
@@ -287,7 +318,9 @@ def _assemble(
     instances, classes = [], []
     for maps in results:
         inst, inst_classes = instances_from_outputs(
-            maps.segmentation, separation=maps.separation, detection=maps.detection,
+            maps.segmentation,
+            separation=maps.separation if config.separate_touching else None,
+            detection=maps.detection,
             min_size=config.min_instance_size,
         )
         instances.append(inst.astype(np.int32, copy=False))
