@@ -17,12 +17,14 @@ parts of the core that touch files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -128,8 +130,133 @@ def read_image(path: PathLike) -> np.ndarray:
         ) from exc
 
 
+Writer = Callable[[BinaryIO], None]
+
+
+def _write_temporary(path: Path, write: Writer) -> Path:
+    """Write a file under a temporary name next to ``path``, flushed and fsynced.
+
+    On any error (Ctrl-C included) the temporary file is removed and the
+    error raised again; ``path`` itself is never touched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)  # reopened by name: tifffile wants a stream with a file name
+    temporary = Path(name)
+    try:
+        with open(temporary, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make renames in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _replace_all(pairs: Sequence[tuple[Path, Path]]) -> None:
+    """Rename every temporary file onto its target; on error remove those not yet renamed."""
+    done = 0
+    try:
+        for temporary, path in pairs:
+            os.replace(temporary, path)
+            done += 1
+    finally:
+        for temporary, _ in pairs[done:]:
+            temporary.unlink(missing_ok=True)
+    for folder in {path.parent for _, path in pairs}:
+        _sync_folder(folder)
+
+
+def write_atomic(writes: Mapping[PathLike, Writer]) -> list[Path]:
+    """Write files atomically and together: all of them or none.
+
+    Every file is first written to a temporary name in its own folder
+    (flushed and fsynced); only when all of them are complete are they
+    renamed onto their targets with ``os.replace``. An error while writing
+    (a full disk, a bad array, Ctrl-C) removes the temporary files and leaves
+    every old file as it was. This is the one place where this module writes
+    files.
+
+    Parameters
+    ----------
+    writes : mapping of path to callable
+        For each target file, a function that writes its bytes to a binary
+        stream.
+
+    Returns
+    -------
+    list of Path
+        The written files, in the order given.
+    """
+    pairs: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writes.items():
+            path = Path(path)
+            pairs.append((_write_temporary(path, write), path))
+    except BaseException:
+        for temporary, _ in pairs:
+            temporary.unlink(missing_ok=True)
+        raise
+    _replace_all(pairs)
+    return [path for _, path in pairs]
+
+
+def labels_writer(path: PathLike, array: np.ndarray) -> Writer:
+    """Check a label array and return the writer of its TIFF bytes (see :func:`write_labels`)."""
+    import tifffile
+
+    path = Path(path)
+    if not _is_tiff(path):
+        raise ProjectError(f"labels are written as TIFF; use a .tif name instead of {path.name}")
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ProjectError(
+            f"labels for {path} have dtype {array.dtype}; labels must be integers, "
+            "convert with .astype(np.uint8) (or uint16 for many instances)"
+        )
+    return lambda stream: tifffile.imwrite(stream, array, compression="zlib")
+
+
+def image_writer(path: PathLike, image: np.ndarray) -> Writer:
+    """Check an image and return the writer of its TIFF bytes (see :func:`write_image`)."""
+    import tifffile
+
+    path = Path(path)
+    if not _is_tiff(path):
+        raise ProjectError(f"images are written as TIFF; use a .tif name instead of {path.name}")
+    image = np.asarray(image)
+    # Three or four trailing channels are colour; tell tifffile so it does not
+    # guess a plane stack.
+    photometric = "rgb" if image.ndim == 3 and image.shape[-1] in (3, 4) else "minisblack"
+    return lambda stream: tifffile.imwrite(
+        stream, image, compression="zlib", photometric=photometric
+    )
+
+
+def json_writer(data: Any) -> Writer:
+    """The writer of ``data`` as indented UTF-8 JSON text."""
+    text = json.dumps(data, indent=2) + "\n"
+    return lambda stream: stream.write(text.encode("utf-8"))
+
+
 def write_labels(path: PathLike, array: np.ndarray) -> Path:
     """Write a label array as a zlib-compressed TIFF, keeping its integer dtype.
+
+    The file is replaced atomically (:func:`write_atomic`): a failed write
+    leaves the old file intact.
 
     Parameters
     ----------
@@ -144,26 +271,14 @@ def write_labels(path: PathLike, array: np.ndarray) -> Path:
     Path
         The written file.
     """
-    import tifffile
-
-    path = Path(path)
-    if not _is_tiff(path):
-        raise ProjectError(f"labels are written as TIFF; use a .tif name instead of {path.name}")
-    array = np.asarray(array)
-    if array.dtype == bool:
-        array = array.astype(np.uint8)
-    if not np.issubdtype(array.dtype, np.integer):
-        raise ProjectError(
-            f"labels for {path} have dtype {array.dtype}; labels must be integers, "
-            "convert with .astype(np.uint8) (or uint16 for many instances)"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, array, compression="zlib")
-    return path
+    (written,) = write_atomic({path: labels_writer(path, array)})
+    return written
 
 
 def write_image(path: PathLike, image: np.ndarray) -> Path:
     """Write an image as a zlib-compressed TIFF, keeping dtype and channels.
+
+    The file is replaced atomically (:func:`write_atomic`).
 
     Parameters
     ----------
@@ -177,18 +292,8 @@ def write_image(path: PathLike, image: np.ndarray) -> Path:
     Path
         The written file.
     """
-    import tifffile
-
-    path = Path(path)
-    if not _is_tiff(path):
-        raise ProjectError(f"images are written as TIFF; use a .tif name instead of {path.name}")
-    image = np.asarray(image)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Three or four trailing channels are colour; tell tifffile so it does not
-    # guess a plane stack.
-    photometric = "rgb" if image.ndim == 3 and image.shape[-1] in (3, 4) else "minisblack"
-    tifffile.imwrite(path, image, compression="zlib", photometric=photometric)
-    return path
+    (written,) = write_atomic({path: image_writer(path, image)})
+    return written
 
 
 def _files(folder: Path, suffixes: Sequence[str]) -> list[Path]:
@@ -458,20 +563,31 @@ def _check_name(name: str) -> str:
     return Path(name).stem if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
 
 
-def _remove_label_files(folder: Path, task: str, name: str) -> None:
-    task_dir = folder / task
-    if task_dir.is_dir():
-        for suffix in LABEL_SUFFIXES:
-            stale = task_dir / f"{name}{suffix}"
-            if stale.is_file():
-                stale.unlink()
+def _label_writes(folder: Path, name: str, labels: ImageLabels) -> dict[Path, Writer]:
+    """Writers of the label files of one image (checked before anything is written)."""
+    writes = {}
+    for task in LABEL_FOLDERS:
+        array = getattr(labels, task)
+        if array is not None:
+            path = folder / task / f"{name}.tif"
+            writes[path] = labels_writer(path, array)
+    return writes
+
+
+def _remove_stale_label_files(folder: Path, name: str, written: Sequence[Path]) -> None:
+    """Remove the label files of ``name`` that were not just written (other suffixes, or
+    layers that are ``None`` now)."""
+    for task in LABEL_FOLDERS:
+        task_dir = folder / task
+        if task_dir.is_dir():
+            for suffix in LABEL_SUFFIXES:
+                stale = task_dir / f"{name}{suffix}"
+                if stale not in written and stale.is_file():
+                    stale.unlink()
 
 
 def _write_settings(folder: Path, settings: dict[str, Any]) -> None:
-    text = json.dumps(settings, indent=2) + "\n"
-    tmp = folder / f".{PROJECT_FILE}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, folder / PROJECT_FILE)  # atomic: a crash never leaves half a file
+    write_atomic({folder / PROJECT_FILE: json_writer(settings)})
 
 
 def save_labels(folder: PathLike, name: str, labels: ImageLabels) -> list[Path]:
@@ -497,12 +613,6 @@ def save_labels(folder: PathLike, name: str, labels: ImageLabels) -> list[Path]:
     """
     folder = Path(folder)
     name = _check_name(name)
-    written = []
-    for task in LABEL_FOLDERS:
-        array = getattr(labels, task)
-        _remove_label_files(folder, task, name)
-        if array is not None:
-            written.append(write_labels(folder / task / f"{name}.tif", array))
     settings, source = _read_settings(folder)
     if source is not None and source.name != PROJECT_FILE:
         # Never rewrite a hand-written YAML file; keep the flags in JSON next to it.
@@ -510,6 +620,8 @@ def save_labels(folder: PathLike, name: str, labels: ImageLabels) -> list[Path]:
             f"{source} is read-only for this tool; convert it to {PROJECT_FILE} "
             "to let labels be saved"
         )
+    written = write_atomic(_label_writes(folder, name, labels))
+    _remove_stale_label_files(folder, name, written)
     for key, flag in (("strong", labels.strong), ("sparse", not labels.detection_complete)):
         entries = [e for e in settings.get(key) or [] if _check_name(e) != name]
         if flag:
@@ -571,12 +683,10 @@ def save_project(
     if in_channels is None:
         in_channels = _infer_channels(arrays, stems, folder)
     for stem, image, lab in zip(stems, arrays, labels, strict=True):
-        write_image(folder / "images" / f"{stem}.tif", image)
-        for task in LABEL_FOLDERS:
-            array = getattr(lab, task)
-            _remove_label_files(folder, task, stem)
-            if array is not None:
-                write_labels(folder / task / f"{stem}.tif", array)
+        image_path = folder / "images" / f"{stem}.tif"
+        writes = {image_path: image_writer(image_path, image), **_label_writes(folder, stem, lab)}
+        written = write_atomic(writes)
+        _remove_stale_label_files(folder, stem, written)
     # Flags of images already in the folder but not saved now are kept, so
     # saving a subset of images never forgets which of the others are strong.
     previous, _ = _read_settings(folder) if (folder / PROJECT_FILE).is_file() else ({}, None)
@@ -596,3 +706,4 @@ def save_project(
     }
     _write_settings(folder, settings)
     return folder
+
