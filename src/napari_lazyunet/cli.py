@@ -114,41 +114,128 @@ def cmd_train(args: argparse.Namespace) -> int:
 TASK_OUTPUTS = ("detection", "segmentation", "separation", "instances")
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .api import LazyUNet
-    from .core.io import list_images, read_image, write_image, write_labels
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
-    model = LazyUNet.load(args.model)
-    files = list_images(args.input)
-    options = {
-        key: getattr(args, key)
-        for key in (
-            "tile_size", "overlap", "device", "batch_size", "min_instance_size",
-            "separation_threshold", "segmentation_threshold", "input_scale",
-        )
-        if getattr(args, key) is not None
-    }
-    out = Path(args.out)
-    for path in tqdm(files, desc="images", unit="image", disable=args.quiet or len(files) < 2):
-        image = read_image(path)
-        result = None
-        bar = tqdm(total=100, desc=path.name, unit="%", leave=False, disable=args.quiet)
+
+def _output_names(files: list[Path]) -> tuple[list[str], list[str]]:
+    """Output name of every input file, and a note per stem that several files share.
+
+    Outputs are named by the file stem (``a.tif`` -> ``a``); files that share
+    a stem in one folder (``a.tif`` and ``a.png``) are named by their full
+    file name instead (``a.tif``, ``a.png``), so no output overwrites another.
+    """
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path)
+    names = [path.name if len(by_stem[path.stem]) > 1 else path.stem for path in files]
+    notes = [
+        f"{' and '.join(p.name for p in group)} share the name {stem!r}; their outputs are "
+        f"named by the full file name ({', '.join(p.name + '.tif' for p in group)})"
+        for stem, group in by_stem.items()
+        if len(group) > 1
+    ]
+    seen: dict[str, Path] = {}
+    for path, name in zip(files, names, strict=True):
+        if name in seen:
+            raise ValueError(
+                f"{seen[name].name} and {path.name} would both be written as {name}.tif; "
+                "rename one of them"
+            )
+        seen[name] = path
+    return names, notes
+
+
+def _predict_file(model, path: Path, options: dict, quiet: bool):
+    from .core.io import read_image
+
+    image = read_image(path)
+    result = None
+    bar = tqdm(total=100, desc=path.name, unit="%", leave=False, disable=quiet)
+    try:
         for event in model.iter_predict(image, **options):
             bar.n = int(100 * event.fraction)
             bar.refresh()
             result = event.result
+    finally:
         bar.close()
-        for task in TASK_OUTPUTS:
-            value = getattr(result, task)
-            if value is not None:
-                write_labels(out / task / f"{path.stem}.tif", value)
-        if args.probabilities:
-            for task, probs in result.probabilities.items():
-                write_image(out / "probabilities" / task / f"{path.stem}.tif", probs)
-        if not args.quiet:
-            n = int(result.instances.max()) if result.instances.size else 0
-            tqdm.write(f"{path.name}: {n} instances")
-    print(f"wrote {len(files)} prediction(s) to {out}/{{{','.join(TASK_OUTPUTS)}}}")
+    return result
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .api import LazyUNet
+    from .core.io import PredictionFolder, ProjectError, image_writer, labels_writer, list_images
+
+    failures: list[str] = []
+    files: list[Path] = []
+    done = 0
+    try:
+        model = LazyUNet.load(args.model)
+        files = list_images(args.input)
+        if not files:
+            raise ValueError(f"{args.input} holds no image to predict")
+        names, notes = _output_names(files)
+        options = {
+            key: getattr(args, key)
+            for key in (
+                "tile_size", "overlap", "device", "batch_size", "min_instance_size",
+                "separation_threshold", "segmentation_threshold", "input_scale",
+            )
+            if getattr(args, key) is not None
+        }
+        settings = model.config.replace(predict=options).predict  # bad options fail here
+        out = PredictionFolder(args.out, run={
+            "written_by": f"lazyunet predict {__version__}",
+            "model": str(Path(args.model).resolve()),
+            "input": str(Path(args.input).resolve()),
+            "settings": {**dataclasses.asdict(settings), "probabilities": bool(args.probabilities)},
+        })
+        for note in notes:
+            print(note)
+        for path, name in tqdm(list(zip(files, names, strict=True)), desc="images",
+                               unit="image", disable=args.quiet or len(files) < 2):
+            try:
+                result = _predict_file(model, path, options, args.quiet)
+            except ValueError as error:  # unreadable file, NaN, wrong channels...
+                message = _one_line(error)
+                if len(files) == 1:
+                    raise ValueError(
+                        message if str(path) in message else f"{path}: {message}"
+                    ) from error
+                tqdm.write(f"{path.name}: skipped: {message}", file=sys.stderr)
+                failures.append(path.name)
+                continue
+            writes = {
+                f"{task}/{name}.tif": labels_writer(out.folder / task / f"{name}.tif", value)
+                for task in TASK_OUTPUTS
+                if (value := getattr(result, task)) is not None
+            }
+            if args.probabilities:
+                for task, probs in result.probabilities.items():
+                    target = f"probabilities/{task}/{name}.tif"
+                    writes[target] = image_writer(out.folder / target, probs)
+            try:
+                out.write(writes)
+            except OSError as error:
+                raise ProjectError(
+                    f"could not write the outputs of {path.name} to {out.folder} "
+                    f"({_one_line(error)}); none of them was written"
+                ) from error
+            done += 1
+            if not args.quiet:
+                n = int(result.instances.max()) if result.instances.size else 0
+                tqdm.write(f"{path.name}: {n} instances")
+    except KeyboardInterrupt:
+        print(f"lazyunet predict: stopped after {done} of {len(files)} image(s); "
+              f"their outputs are complete in {args.out}", file=sys.stderr)
+        return 130
+    print(f"wrote {done} prediction(s) to {out.folder}/{{{','.join(TASK_OUTPUTS)}}}")
+    if failures:
+        print(f"lazyunet predict: error: {len(failures)} of {len(files)} image(s) could not be "
+              f"predicted: {', '.join(failures)}", file=sys.stderr)
+        return 2
     return 0
 
 
