@@ -4,6 +4,7 @@ bad inputs end in clear errors, and evaluate reports undefined scores as such.""
 from __future__ import annotations
 
 import json
+import math
 
 import imageio.v3 as iio
 import numpy as np
@@ -280,6 +281,56 @@ def test_multichannel_model_refuses_other_channel_counts():
     model = LazyUNet(class_names=("a",), in_channels=3, base_channels=4, depth=2)
     with pytest.raises(LabelError, match="in_channels=3"):
         model.predict(np.zeros((40, 36, 2)), tile_size=32, device="cpu")
+
+
+# ----------------------------------------------------------------------- evaluate
+def _prediction_folder(tmp_path, instances, separation=None):
+    out = tmp_path / "pred"
+    write_labels(out / "instances" / "a.tif", instances)
+    write_labels(out / "segmentation" / "a.tif", (instances > 0).astype(np.uint8))
+    if separation is not None:
+        write_labels(out / "separation" / "a.tif", separation)
+    return out
+
+
+def test_evaluate_reports_interface_scores_without_interfaces_as_undefined(tmp_path, capsys):
+    truth = np.zeros((40, 40), np.uint16)
+    truth[5:15, 5:15] = 1  # one isolated object: no interface
+    pred = _prediction_folder(tmp_path, truth, separation=np.zeros((40, 40), np.uint8))
+    write_labels(tmp_path / "truth" / "a.tif", truth)
+    report = tmp_path / "scores.json"
+    assert main(["evaluate", str(pred), "--truth", str(tmp_path / "truth"),
+                 "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "interface_precision    n/a" in out and "interface_recall       n/a" in out
+    scores = json.loads(report.read_text())
+    assert math.isnan(scores["summary"]["interface_precision"])
+    assert math.isnan(scores["summary"]["interface_recall"])
+    assert math.isnan(scores["images"][0]["interface_precision"])
+    assert scores["summary"]["dice"] == 1.0
+
+
+def test_evaluate_errors_name_the_file(tmp_path, capsys):
+    truth = np.zeros((40, 40), np.uint16)
+    truth[5:15, 5:15] = 1
+    write_labels(tmp_path / "truth" / "a.tif", truth)
+    pred = _prediction_folder(tmp_path, truth[:30])
+    assert main(["evaluate", str(pred), "--truth", str(tmp_path / "truth")]) == 2
+    line = _one_error_line(capsys.readouterr().err, "evaluate")
+    assert str(pred / "instances" / "a.tif") in line and "(30, 40)" in line
+
+    write_labels(pred / "instances" / "a.tif", truth)
+    assert main(["evaluate", str(pred), "--truth", str(tmp_path / "missing")]) == 2
+    assert "missing" in _one_error_line(capsys.readouterr().err, "evaluate")
+    assert main(["evaluate", str(tmp_path / "nothing"), "--truth", str(tmp_path / "truth")]) == 2
+    assert "nothing" in _one_error_line(capsys.readouterr().err, "evaluate")
+
+    classes = tmp_path / "classes"
+    write_labels(classes / "a.tif", (truth > 0).astype(np.uint8))
+    (pred / "segmentation" / "a.tif").unlink()
+    assert main(["evaluate", str(pred), "--truth", str(tmp_path / "truth"),
+                 "--truth-classes", str(classes)]) == 2
+    assert "segmentation" in _one_error_line(capsys.readouterr().err, "evaluate")
 
 
 def test_write_prediction_refuses_non_integer_labels_before_writing(tmp_path):
