@@ -131,3 +131,40 @@ def test_empty_segmentation_gives_no_instance():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         instances_from_outputs(np.ones((5, 5), np.uint8), separation=np.zeros((5, 6), np.uint8))
+
+
+def test_two_seeds_in_one_wide_object_do_not_cut_it():
+    # One large object (no neck) with two detection blobs and no interface:
+    # the seeds alone are no evidence of two objects.
+    seg = np.zeros((60, 120), np.uint8)
+    seg[10:50, 10:110] = 1
+    det = np.zeros_like(seg)
+    det[25:35, 25:35] = 1
+    det[25:35, 85:95] = 1
+    inst, _ = instances_from_outputs(seg, None, det, min_size=5)
+    assert inst.max() == 1
+    # The old rule (split by any seeds) cuts it in two.
+    inst_old, _ = instances_from_outputs(seg, None, det, min_size=5, neck_ratio=None)
+    assert inst_old.max() == 2
+
+
+def test_two_seeds_of_touching_discs_split_at_the_neck():
+    yy, xx = np.mgrid[:60, :100]
+    seg = ((np.hypot(yy - 30, xx - 30) <= 20) | (np.hypot(yy - 30, xx - 66) <= 20)).astype(
+        np.uint8
+    )
+    det = ((np.hypot(yy - 30, xx - 30) <= 8) | (np.hypot(yy - 30, xx - 66) <= 8)).astype(np.uint8)
+    inst, _ = instances_from_outputs(seg, None, det, min_size=5)
+    assert inst.max() == 2
+
+
+def test_a_partial_interface_supports_a_split_without_a_neck():
+    seg = np.zeros((60, 120), np.uint8)
+    seg[10:50, 10:110] = 1
+    det = np.zeros_like(seg)
+    det[25:35, 25:35] = 1
+    det[25:35, 85:95] = 1
+    sep = np.zeros_like(seg)
+    sep[10:50:2, 60] = 1  # a dashed interface line: gaps everywhere, so no cut on its own
+    inst, _ = instances_from_outputs(seg, sep, det, min_size=5)
+    assert inst.max() == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,18 +56,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_options = {
         key: getattr(args, key)
         for key in (
-            "steps", "batch_size", "patch_size", "learning_rate", "lr_schedule", "device", "seed"
+            "steps", "batch_size", "patch_size", "learning_rate", "lr_schedule", "device", "seed",
+            "time_budget",
         )
         if getattr(args, key) is not None
     }
+    if args.threads is not None:
+        train_options["num_threads"] = args.threads
     for key in ("segmentation_from_inner", "segmentation_far_background"):
         if getattr(args, key) is not None:  # None: the engine's default
             train_options[key] = getattr(args, key)
     predict_options = {} if args.input_scale is None else {"input_scale": args.input_scale}
     config = config.replace(model=model_options, train=train_options, predict=predict_options)
     if args.init:
+        ignored = [
+            flag for flag, value in (
+                ("--config", args.config), ("--single-task", args.single_task),
+                ("--base-channels", args.base_channels), ("--depth", args.depth),
+            ) if value
+        ]
+        if ignored:
+            raise ValueError(
+                f"{', '.join(ignored)} cannot change a model given with --init (its network is "
+                "fixed); drop them, or train a new model without --init"
+            )
         model = LazyUNet.load(args.init)
         model.check_compatible(project.class_names, project.in_channels)
+        if args.steps is None:
+            train_options["steps"] = None  # fine-tuning fits its steps to the time budget
         model.config = model.config.replace(train=train_options, predict=predict_options)
     else:
         model = LazyUNet(config)
@@ -77,37 +94,67 @@ def cmd_train(args: argparse.Namespace) -> int:
     validation = None
     if val_idx:
         validation = ([project.images[i] for i in val_idx], [project.labels[i] for i in val_idx])
+    train_images = [project.images[i] for i in train_idx]
+    train_labels = [project.labels[i] for i in train_idx]
+    train_names = [project.names[i] for i in train_idx]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        choices = model.configure(train_images, train_labels, train_names)
+    _print_warnings(caught)
+    if model.fingerprint is not None:
+        print("data:")
+        for line in model.fingerprint.describe():
+            print(f"  {line}")
+    if choices:
+        print("settings chosen from the data (override with the options of `lazyunet train`):")
+        for choice in choices:
+            print(f"  {choice}")
+    steps = model.config.train.steps
     print(
         f"training {model!r} on {len(train_idx)} image(s)"
         + (f", validating on {len(val_idx)}" if val_idx else "")
+        + (f" for {steps} steps" if steps else
+           f" for {model.config.train.time_budget:g} min (steps fitted to the time)")
         + f" -> {args.out}"
     )
-    bar = _progress_bar(model.config.train.steps, "train", args.quiet)
+    bar = _progress_bar(steps, "train", args.quiet)
 
     def on_step(event):
+        if bar.total != event.total_steps:
+            bar.total = event.total_steps
         bar.update(1)
         postfix = {"loss": f"{event.loss:.3f}"}
         if event.validation:
             postfix.update({k: f"{v:.3f}" for k, v in event.validation.items()})
         bar.set_postfix(postfix, refresh=False)
 
-    try:
-        model.fit(
-            [project.images[i] for i in train_idx],
-            labels=[project.labels[i] for i in train_idx],
-            names=[project.names[i] for i in train_idx],
-            validation=validation,
-            checkpoint=args.out,
-            callback=on_step,
-        )
-    except KeyboardInterrupt:
-        bar.close()
-        print(f"stopped at step {model.steps_done}; the model so far is in {args.out}")
-        return 130
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.fit(
+                train_images, labels=train_labels, names=train_names, validation=validation,
+                checkpoint=args.out, callback=on_step,
+            )
+        except KeyboardInterrupt:
+            bar.close()
+            _print_warnings(caught)
+            print(f"stopped at step {model.steps_done}; the model so far is in {args.out}")
+            return 130
     bar.close()
+    _print_warnings(caught)
     thresholds = describe_thresholds(model.config)
     print(f"saved {args.out} ({model.steps_done} steps{', ' + thresholds if thresholds else ''})")
     return 0
+
+
+def _print_warnings(caught: list) -> None:
+    """Each distinct warning as one line on stderr, without Python's file and line prefix."""
+    seen = set()
+    for warning in caught:
+        text = str(warning.message)
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}", file=sys.stderr)
 
 
 # -------------------------------------------------------------------------- predict
@@ -444,7 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, help="model file to write (kept up to date)")
     p.add_argument("--config", help="JSON config file (LazyUNetConfig.to_json format)")
     p.add_argument("--init", help="start from this model file (fine-tuning)")
-    p.add_argument("--steps", type=int)
+    p.add_argument("--steps", type=int,
+                   help="optimiser steps (default: as many as fit in --time-budget)")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+                   help="wall-clock minutes for training, preparation and calibration included "
+                        "(default: 15 on a CPU, 60 on a GPU)")
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads (default: every core this process may use)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--patch-size", type=int)
     p.add_argument("--learning-rate", type=float)

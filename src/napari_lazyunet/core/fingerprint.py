@@ -252,7 +252,7 @@ def measure_fingerprint(
             exact = np.asarray(lab.segmentation) >= 1
             if inner is not None and inner.max() > 0:
                 exact_total += int(exact.sum())
-                inner_on_strong += int(np.count_nonzero(inner & exact))
+                inner_on_strong += int(np.count_nonzero((inner > 0) & exact))
                 pieces, n_pieces = _components(exact)
                 owner = pieces[inner > 0]
                 ids = inner[inner > 0]

@@ -95,6 +95,9 @@ def _seed_groups(
     ids = np.unique(seeds[seeds > 0])
     if neck_ratio is None or len(ids) < 2:
         return seeds
+    # A one-pixel frame of background, so that distances in a core that
+    # fills its crop are measured to the core's own edge.
+    core, seeds, separation = (np.pad(a, 1) for a in (core, seeds, separation))
     distance = ndi.distance_transform_edt(core)
     parts = watershed(-distance, seeds, mask=core, connectivity=1)
     near_interface = ndi.binary_dilation(separation, iterations=2) if separation.any() else None
@@ -109,7 +112,7 @@ def _seed_groups(
     inscribed = {int(i): 2 * float(distance[parts == i].max()) for i in ids}
     pairs, support = _shared_lines(parts, near_interface)
     if not len(pairs):
-        return seeds
+        return seeds[1:-1, 1:-1]
     unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
     length = np.bincount(inverse.ravel(), minlength=len(unique))
     near = np.bincount(inverse.ravel(), weights=support, minlength=len(unique))
@@ -121,7 +124,7 @@ def _seed_groups(
     lookup = np.zeros(int(seeds.max()) + 1, np.intp)
     for i in ids:
         lookup[int(i)] = find(int(i))
-    return lookup[seeds]
+    return lookup[seeds][1:-1, 1:-1]
 
 
 def _markers(
