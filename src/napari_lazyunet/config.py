@@ -358,7 +358,8 @@ class PredictConfig:
     min_instance_size : int or None
         Instances smaller than this many pixels are dropped. None: set by
         training from the objects' measured sizes (a fifth of the area of
-        the smallest objects); 10 for a model that was never trained.
+        the smallest objects, at least a fiftieth of the median object's);
+        10 for a model that was never trained.
     separation_threshold : float
         Interface probability above which a pixel separates two objects
         (0 < t < 1). Training sets it from the training labels

@@ -23,7 +23,8 @@ The rules, and the measurements behind their constants:
   benchmarks), else the paper's 2e-4.
 - **steps**: not chosen here; training runs as many as fit in the time
   budget, from the step time it measures (:mod:`.train`).
-- **smallest instance**: a fifth of the area of the 5th-percentile object.
+- **smallest instance**: a fifth of the area of the 5th-percentile object, at
+  least a fiftieth of the median object's.
 - **intensity inversion**: on when the labels show both polarities.
 """
 
@@ -202,9 +203,15 @@ def choose_settings(
     if fingerprint.diameter_p05 is None:
         min_size, why = DEFAULT_MIN_INSTANCE, "object size unknown"
     else:
+        # Painted fragments make the 5th percentile unreliable on some sets:
+        # never less than a fiftieth of the median object.
         area = math.pi / 4 * fingerprint.diameter_p05**2
-        min_size = max(4, int(round(0.2 * area)))
-        why = f"a fifth of the smallest objects' area ({area:.0f} px)"
+        median_area = math.pi / 4 * fingerprint.diameter_median**2
+        min_size = max(4, int(round(max(0.2 * area, 0.02 * median_area))))
+        why = (
+            f"a fifth of the smallest objects' area ({area:.0f} px), at least a fiftieth "
+            f"of the median ({median_area:.0f} px)"
+        )
     choose(predict, "min_instance_size", config.predict.min_instance_size, min_size, why)
     resolved = config.replace(model=model, train=train, predict=predict)
     return resolved, choices
