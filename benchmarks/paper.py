@@ -81,7 +81,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=1, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            separation_positive_weight=5.0, separation_threshold=None,
             calibrate_segmentation=True, segmentation_threshold=None,
             segmentation_from_inner=True, segmentation_far_background=True,
             device="cpu", mixed_precision=False, num_threads=2,
@@ -91,7 +91,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
             scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            separation_positive_weight=5.0, separation_threshold=None,
             calibrate_segmentation=True, segmentation_threshold=None,
             segmentation_from_inner=True, segmentation_far_background=True,
             device="cpu", mixed_precision=False, num_threads=2,
@@ -103,7 +103,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=3, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            separation_positive_weight=5.0, separation_threshold=None,
             calibrate_segmentation=True, segmentation_threshold=None,
             segmentation_from_inner=True, segmentation_far_background=True,
             device="auto", mixed_precision=True, num_threads=0,
@@ -113,7 +113,7 @@ CONFIGS: dict[str, dict[str, dict]] = {
             learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
             task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
             scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None, intensity_jitter=0.0,
+            separation_positive_weight=5.0, separation_threshold=None,
             calibrate_segmentation=True, segmentation_threshold=None,
             segmentation_from_inner=True, segmentation_far_background=True,
             device="auto", mixed_precision=True, num_threads=0,
@@ -282,7 +282,8 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
             # single-task baselines keep the plain loss.
             task_weights=s["task_weights"] if multitask else (1.0, 1.0, 1.0),
             separation_positive_weight=s["separation_positive_weight"],
-            intensity_jitter=s["intensity_jitter"],
+            # The hand-tuned configurations predate intensity inversion.
+            invert_intensity=0.0,
             recalibration_batches=s["recalibration_batches"],
             calibrate_segmentation=s["calibrate_segmentation"],
             segmentation_from_inner=s["segmentation_from_inner"],
@@ -294,6 +295,8 @@ def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target
         "predict": dict(
             tile_size=s["tile_size"], device=s["device"],
             min_instance_size=working_min_size(s, data),
+            # The harness resizes the images itself (``scale``): none on top.
+            input_scale=1.0,
         ),
     })
 

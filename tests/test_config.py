@@ -39,7 +39,7 @@ def test_defaults_leave_the_data_dependent_settings_to_training():
     [
         (lambda: TrainConfig(patch_size=100), "multiple of 16"),
         (lambda: TrainConfig(device="tpu"), "device='tpu' is unknown"),
-        (lambda: TrainConfig(intensity_jitter=-0.1), "intensity_jitter"),
+        (lambda: TrainConfig(invert_intensity=-0.1), "invert_intensity"),
         (lambda: ModelConfig(class_names=("a", "a")), "distinct"),
         (lambda: ModelConfig(in_channels=0), "in_channels"),
         (lambda: PredictConfig(separation_threshold=1.0), "separation_threshold"),
@@ -53,3 +53,9 @@ def test_defaults_leave_the_data_dependent_settings_to_training():
 def test_bad_values_name_the_field(build, message):
     with pytest.raises(ConfigError, match=message):
         build()
+
+
+def test_retired_fields_of_older_model_files_are_dropped():
+    old = LazyUNetConfig().to_dict()
+    old["train"]["intensity_jitter"] = 0.0
+    assert LazyUNetConfig.from_dict(old) == LazyUNetConfig()

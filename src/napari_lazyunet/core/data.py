@@ -3,10 +3,9 @@
 Each patch is cut with one affine warp that combines the random rescale,
 rotation and flips, so augmentation costs one interpolation per patch and the
 image and its targets stay aligned (linear interpolation for intensities,
-nearest for labels). An optional per-channel gain and offset
-(``TrainConfig.intensity_jitter``) and an optional inversion
-(``TrainConfig.invert_intensity``, for sets that mix bright-on-dark and
-dark-on-bright images) then change the patch's intensities only.
+nearest for labels). An optional inversion (``TrainConfig.invert_intensity``,
+for sets that mix bright-on-dark and dark-on-bright images) then changes the
+patch's intensities only.
 """
 
 from __future__ import annotations
@@ -108,7 +107,7 @@ class PatchSampler:
                 for task in target
             ]
         ).astype(np.int64)
-        image_patch = self._invert(self._jitter(image_patch))
+        image_patch = self._invert(image_patch)
         return image_patch.astype(np.float32), target_patch
 
     def _invert(self, patch: np.ndarray) -> np.ndarray:
@@ -117,17 +116,6 @@ class PatchSampler:
         if probability == 0:
             return patch  # no draw, so runs without inversion keep their random stream
         return 1.0 - patch if self.rng.random() < probability else patch
-
-    def _jitter(self, patch: np.ndarray) -> np.ndarray:
-        """Random per-channel gain and offset (``config.intensity_jitter``)."""
-        strength = self.config.intensity_jitter
-        if strength == 0:
-            # No draw at all, so runs without jitter keep their random stream.
-            return patch
-        channels = patch.shape[0]
-        gain = np.exp(self.rng.uniform(-strength, strength, channels))
-        offset = self.rng.uniform(-strength, strength, channels)
-        return patch * gain[:, None, None] + offset[:, None, None]
 
     def batch(self) -> tuple[np.ndarray, np.ndarray]:
         """``batch_size`` patches stacked: ``(B, C, P, P)`` and ``(B, 3, P, P)``."""
