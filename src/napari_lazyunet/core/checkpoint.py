@@ -3,7 +3,11 @@
 Files are written with ``torch.save`` but only ever read with
 ``torch.load(weights_only=True)``, whose unpickler accepts tensors and plain
 containers and refuses anything that would import or call code. The config
-travels as JSON text inside the file, never as a pickled object.
+travels as JSON text inside the file, never as a pickled object. A file
+written by training also holds what continuing the training needs
+(:class:`TrainingState`: Adam's state as tensors and plain containers, the
+patch sampler's random generator as JSON text); files without it, written
+by earlier versions, still load.
 """
 
 from __future__ import annotations
@@ -29,6 +33,28 @@ class CheckpointError(ValueError):
     """The file is not a usable model file; the message says why and what to do."""
 
 
+@dataclass
+class TrainingState:
+    """Where training stopped, so that a later call continues it exactly.
+
+    Attributes
+    ----------
+    optimizer : dict or None
+        ``torch.optim.Adam.state_dict()`` after the last step (moments and
+        step counts per parameter; its learning rate is not reused).
+    sampler_rng : dict or None
+        ``bit_generator.state`` of the patch sampler's generator right after
+        the last step's batch was drawn (before recalibration drew more).
+    seed : int or None
+        ``train.seed`` of the run; a call with another seed starts its
+        sampling afresh from that seed.
+    """
+
+    optimizer: dict[str, Any] | None = None
+    sampler_rng: dict[str, Any] | None = None
+    seed: int | None = None
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """Contents of a model file.
@@ -47,6 +73,9 @@ class Checkpoint:
         The training set's data fingerprint (``DataFingerprint.to_dict``).
     choices : list of dict
         Settings chosen automatically, each ``{"field", "value", "reason"}``.
+    training_state : TrainingState or None
+        Optimiser and sampler state to continue training from (None in
+        files written before it was stored, and before any step).
     """
 
     config: LazyUNetConfig
@@ -55,6 +84,71 @@ class Checkpoint:
     history: list[dict[str, Any]] = field(default_factory=list)
     fingerprint: dict[str, Any] | None = None
     choices: list[dict[str, Any]] = field(default_factory=list)
+    training_state: TrainingState | None = None
+
+
+def check_writable(path: str | os.PathLike | None) -> Path:
+    """Refuse a model file path that cannot be written, before any work is done.
+
+    The file itself is written later, by renaming a temporary file in its
+    folder; so that folder (or, when it does not exist yet, the nearest
+    existing folder above it, where it will be created) must accept a new
+    file. That is tried, with a temporary file removed at once, which also
+    catches what permission bits do not tell (read-only mounts, ACLs).
+
+    Returns
+    -------
+    Path
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    CheckpointError
+        An empty path, a path that names a folder (an existing one, or one
+        ending with a separator), or one whose folder cannot be created or
+        written; the message names the path and the reason.
+    """
+    text = "" if path is None else os.fspath(path)
+    if not str(text).strip():
+        raise CheckpointError("the model file path is empty; give a file name such as model.pt")
+    path = Path(text)
+    if path.is_dir() or str(text).endswith(("/", os.sep)):
+        raise CheckpointError(
+            f"the model file path {text} is a folder; give a file name in it, "
+            f"such as {path / 'model.pt'}"
+        )
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"the model file path {path} exists and is not a regular file")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        if folder.is_symlink():  # a dangling link: mkdir would fail on it
+            break
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"cannot write the model file {path}: {folder} is not a folder"
+        )
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".lazyunet-", suffix=".probe")
+    except OSError as error:
+        raise CheckpointError(
+            f"cannot write the model file {path}: {folder} does not accept new files "
+            f"({error.strerror or error}); choose another folder or fix its permissions"
+        ) from error
+    os.close(handle)
+    os.remove(probe)
+    return path
+
+
+def _to_cpu(value: Any) -> Any:
+    """Tensors of a nested dict / list / tuple moved to the CPU (plain containers kept)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(item) for item in value)
+    return value
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
@@ -72,8 +166,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     Path
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_writable(path)
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -86,13 +179,24 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
         "step": int(checkpoint.step),
         "state_dict": {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()},
     }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    os.close(handle)
+    state = checkpoint.training_state
+    if state is not None and state.optimizer is not None:
+        payload["optimizer_state"] = _to_cpu(state.optimizer)
+    if state is not None and state.sampler_rng is not None:
+        payload["sampler_json"] = json.dumps({"seed": state.seed, "rng": state.sampler_rng})
+    temporary = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
+        os.close(handle)
         torch.save(payload, temporary)
         os.replace(temporary, path)
+    except OSError as error:
+        raise CheckpointError(
+            f"could not write the model file {path} ({error.strerror or error})"
+        ) from error
     finally:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)
     return path
 
@@ -132,6 +236,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         history = json.loads(payload.get("history_json", "[]"))
         fingerprint = json.loads(payload.get("fingerprint_json", "null"))
         choices = json.loads(payload.get("choices_json", "[]"))
+        sampler = json.loads(payload.get("sampler_json", "null"))
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"{path} has a damaged configuration: {error}") from error
     return Checkpoint(
@@ -141,4 +246,16 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         history=history,
         fingerprint=fingerprint,
         choices=choices,
+        training_state=_training_state(payload.get("optimizer_state"), sampler),
     )
+
+
+def _training_state(optimizer: Any, sampler: Any) -> TrainingState | None:
+    """The stored training state, or None when the file has none (earlier versions)."""
+    if not isinstance(optimizer, dict):
+        optimizer = None
+    if not isinstance(sampler, dict):
+        sampler = {}
+    if optimizer is None and not sampler.get("rng"):
+        return None
+    return TrainingState(optimizer, sampler.get("rng"), sampler.get("seed"))
