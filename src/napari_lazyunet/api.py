@@ -41,7 +41,7 @@ from .core.labels import ImageLabels, LabelError
 from .core.model import build_model
 from .core.predict import PredictEvent, Prediction
 from .core.predict import iter_predict as _iter_predict
-from .core.train import TrainEvent
+from .core.train import TrainEvent, TrainingDiverged
 from .core.train import iter_train as _iter_train
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "Choice",
     "DataFingerprint",
     "TrainingHealthWarning",
+    "TrainingDiverged",
 ]
 
 ArrayOrList = np.ndarray | Sequence[np.ndarray | None] | None
@@ -155,6 +156,10 @@ class LazyUNet:
         self.choices: list[Choice] = []
         self.history: list[dict] = []
         self.steps_done = 0
+        #: Adam's state and the sampler's position after the last step
+        #: (:class:`~.core.checkpoint.TrainingState`), saved with the model,
+        #: so that the next :meth:`fit` continues the run where it stopped.
+        self.training_state: _checkpoint.TrainingState | None = None
 
     def _build(self) -> None:
         # Seed before building so two models with the same config start identical.
@@ -211,8 +216,12 @@ class LazyUNet:
         """Train, yielding a :class:`TrainEvent` per step; close the generator to stop.
 
         Parameters are those of :meth:`fit`. Training continues from the
-        current weights, so calling it again fine-tunes.
+        current weights, Adam's state and the sampler's position (also
+        after :meth:`load`), so calling it again continues the run or
+        fine-tunes.
         """
+        if checkpoint is not None:
+            _checkpoint.check_writable(checkpoint)  # before any work
         if train_options:
             self.config = self.config.replace(train=train_options)
         images = _as_list(images)
@@ -221,6 +230,8 @@ class LazyUNet:
         elif any(v is not None for v in (detection, separation, segmentation, strong, sparse)):
             raise TypeError("give either labels=[ImageLabels, ...] or per-task arrays, not both")
         self.configure(images, labels, names)
+        if self.training_state is None:
+            self.training_state = _checkpoint.TrainingState()
         generator = _iter_train(
             self.network,
             self.config,
@@ -232,6 +243,7 @@ class LazyUNet:
             start_step=self.steps_done,
             history=self.history,
             on_calibrated=self._use_calibrated,
+            training_state=self.training_state,
         )
         try:
             for event in generator:
@@ -290,7 +302,12 @@ class LazyUNet:
         validation : (images, list of ImageLabels), optional
             Scored during training (see :class:`TrainEvent`).
         checkpoint : path-like, optional
-            Model file kept up to date during training (also on stop).
+            Model file kept up to date during training: at least every
+            ``checkpoint_interval`` minutes, after every validation, at the
+            end and on stop; never with weights that diverged. A path that
+            cannot be written (a folder, a folder without write permission,
+            an empty string) is refused before training starts
+            (:class:`~.core.checkpoint.CheckpointError`).
         callback : callable, optional
             Called with each :class:`TrainEvent`; return ``False`` to stop.
         **train_options
@@ -301,6 +318,17 @@ class LazyUNet:
         -------
         LazyUNet
             ``self``, trained.
+
+        Raises
+        ------
+        LabelError
+            Invalid labels (before any step).
+        CheckpointError
+            ``checkpoint`` cannot be written (before any step).
+        TrainingDiverged
+            (a ``FloatingPointError``) The loss or the weights became NaN
+            or infinite; ``checkpoint`` keeps the last good model written
+            (or what it held before).
         """
         generator = self.iter_fit(
             images, detection, separation, segmentation, strong, sparse,
@@ -356,13 +384,18 @@ class LazyUNet:
 
     # ------------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
-        """Write weights, config, class names and normalisation to one file."""
+        """Write weights, config, class names and normalisation to one file.
+
+        The file also holds :attr:`training_state`, so that :meth:`load`
+        and :meth:`fit` continue the training where it stopped.
+        """
         if self.network is None:
             raise ValueError("this model has no network yet; call fit() before save()")
         state = _checkpoint.Checkpoint(
             self.config, self.network.state_dict(), self.steps_done, self.history,
             fingerprint=None if self.fingerprint is None else self.fingerprint.to_dict(),
             choices=[c.to_dict() for c in self.choices],
+            training_state=self.training_state,
         )
         return _checkpoint.save_checkpoint(path, state)
 
@@ -383,6 +416,7 @@ class LazyUNet:
         if saved.fingerprint is not None:
             model.fingerprint = DataFingerprint.from_dict(saved.fingerprint)
         model.choices = [Choice(**c) for c in saved.choices]
+        model.training_state = saved.training_state
         return model
 
     @property

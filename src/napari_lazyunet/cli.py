@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -36,11 +37,38 @@ def _split_validation(indices: list[int], fraction: float, seed: int) -> tuple[l
     return sorted(shuffled[n_val:]), sorted(shuffled[:n_val])
 
 
+def _file_signature(path: str) -> tuple[int, ...] | None:
+    """What changes when a file is replaced (inode, times, size); None when it is missing."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size
+
+
+def _interrupted_message(steps_done: int, out: str, before: tuple[int, ...] | None) -> str:
+    """What Ctrl-C left: the model file only when this run wrote it."""
+    from .core.checkpoint import CheckpointError, load_checkpoint
+
+    if _file_signature(out) in (None, before):
+        unchanged = f" ({out} is as it was)" if before is not None else ""
+        return f"stopped at step {steps_done}; no model was written{unchanged}"
+    try:
+        saved = load_checkpoint(out).step
+    except CheckpointError:
+        return f"stopped at step {steps_done}; no model was written ({out} is not readable)"
+    as_of = "" if saved == steps_done else f" (as of step {saved})"
+    return f"stopped at step {steps_done}; the model so far is in {out}{as_of}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .api import LazyUNet
     from .config import LazyUNetConfig, describe_thresholds
+    from .core.checkpoint import check_writable
     from .core.io import load_project
+    from .core.train import TrainingDiverged
 
+    check_writable(args.out)  # before reading the project, not after training
     project = load_project(args.project)
     config = (
         LazyUNetConfig.from_json(Path(args.config).read_text()) if args.config else LazyUNetConfig()
@@ -57,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         key: getattr(args, key)
         for key in (
             "steps", "batch_size", "patch_size", "learning_rate", "lr_schedule", "device", "seed",
-            "time_budget",
+            "time_budget", "checkpoint_interval",
         )
         if getattr(args, key) is not None
     }
@@ -128,6 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             postfix.update({k: f"{v:.3f}" for k, v in event.validation.items()})
         bar.set_postfix(postfix, refresh=False)
 
+    before = _file_signature(args.out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -138,8 +167,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             bar.close()
             _print_warnings(caught)
-            print(f"stopped at step {model.steps_done}; the model so far is in {args.out}")
+            print(_interrupted_message(model.steps_done, args.out, before))
             return 130
+        except TrainingDiverged as error:
+            bar.close()
+            _print_warnings(caught)
+            print(f"lazyunet train: error: {_one_line(error)}", file=sys.stderr)
+            return 2
     bar.close()
     _print_warnings(caught)
     thresholds = describe_thresholds(model.config)
@@ -498,6 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: 15 on a CPU, 60 on a GPU)")
     p.add_argument("--threads", type=int,
                    help="torch CPU threads (default: every core this process may use)")
+    p.add_argument("--checkpoint-interval", type=float, metavar="MINUTES",
+                   help="write the model file at least this often during training, and after "
+                        "every validation, so a killed run loses at most this much (default 5; "
+                        "0: only at the end and when stopped)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--patch-size", type=int)
     p.add_argument("--learning-rate", type=float)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,6 +197,14 @@ class TrainConfig:
         Evaluate on the validation set every this many steps (0: never).
     checkpoint_every : int
         Write the checkpoint every this many steps (0: only at the end / on stop).
+    checkpoint_interval : float
+        Minutes: when training has a checkpoint path, the model file is
+        also written whenever this much time has passed since it was last
+        written, and after every validation, so a killed run loses at most
+        this much training (0: only at the end, on stop, and as
+        ``checkpoint_every`` and validation ask). Each file also holds
+        Adam's state and the sampler's position, so that loading it and
+        training on continues the run.
     mixed_precision : bool
         Use float16/bfloat16 autocast on CUDA (ignored on CPU).
     recalibration_batches : int
@@ -267,6 +276,7 @@ class TrainConfig:
     device: str = "auto"
     validate_every: int = 100
     checkpoint_every: int = 0
+    checkpoint_interval: float = 5.0
     mixed_precision: bool = False
     recalibration_batches: int = 20
     calibrate_separation: bool = True
@@ -325,6 +335,11 @@ class TrainConfig:
         )
         _check(self.validate_every >= 0, "train.validate_every must be >= 0")
         _check(self.checkpoint_every >= 0, "train.checkpoint_every must be >= 0")
+        _check(
+            math.isfinite(self.checkpoint_interval) and self.checkpoint_interval >= 0,
+            "train.checkpoint_interval must be a number of minutes >= 0 (0: no periodic "
+            f"writes), got {self.checkpoint_interval}",
+        )
         _check(
             self.num_threads is None or 0 <= self.num_threads <= 1024,
             f"train.num_threads must be within [0, 1024], got {self.num_threads}",

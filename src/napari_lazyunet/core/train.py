@@ -3,7 +3,11 @@
 ``iter_train`` trains the given network in place. Closing the generator
 (``gen.close()``, or a GUI worker's quit) ends the loop at the next yield and
 writes the checkpoint for the weights reached so far, so a stop never loses
-work. ``train`` is the blocking twin for scripts.
+work; during the run the checkpoint is also written every
+``train.checkpoint_interval`` minutes, so a killed process loses at most
+that. A run whose loss or weights stop being finite raises
+:class:`TrainingDiverged` and writes nothing more. ``train`` is the blocking
+twin for scripts.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import torch
 
 from ..config import LazyUNetConfig, PredictConfig, TrainConfig
 from .autoconfig import configure_training
-from .checkpoint import Checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, TrainingState, check_writable, save_checkpoint
 from .data import PatchSampler
 from .devices import resolve_device
 from .health import MIN_STEPS, TrainingHealthWarning, health_messages, labelled_recall
@@ -39,6 +43,14 @@ from .normalize import normalize_image
 from .predict import iter_plane_probabilities, segmentation_map
 from .reach import ReachUnknownWarning, far_background_targets
 from .resize import resize_plane, scaled_shape
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the weights became NaN or infinite; the message says what was kept.
+
+    The checkpoint path is never written after this: it keeps the last
+    model written with finite weights, or what was there before the run.
+    """
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,7 @@ def iter_train(
     start_step: int = 0,
     history: list[dict] | None = None,
     on_calibrated: Callable[[LazyUNetConfig], None] | None = None,
+    training_state: TrainingState | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``model`` in place, yielding a :class:`TrainEvent` after every step.
 
@@ -245,11 +258,21 @@ def iter_train(
         Held-out set scored every ``config.train.validate_every`` steps and at the end.
     checkpoint_path : path-like, optional
         Where to write the model file: every ``checkpoint_every`` steps, at
-        the end, and when the generator is closed early.
+        least every ``checkpoint_interval`` minutes, after every validation,
+        at the end, and when the generator is closed early; never with
+        weights that are not finite. A path that cannot be written is
+        refused before anything else is done.
     start_step : int
         Steps already done (to continue a run).
     history : list of dict, optional
         Log to extend (it is appended to in place and saved in the checkpoint).
+    training_state : TrainingState, optional
+        Adam's state and the sampler's random generator where an earlier
+        call stopped (from a model file or the same :class:`LazyUNet`):
+        training continues with them, so that on a CPU with the same seed
+        and a constant learning rate, ``n`` steps and then ``m`` more give
+        the weights of ``n + m`` steps in one call. Updated in place when
+        the call ends (and saved in every checkpoint).
     on_calibrated : callable, optional
         Called with the updated config when training ends (or is stopped)
         and calibration (``train.calibrate_separation``,
@@ -265,10 +288,15 @@ def iter_train(
     ------
     LabelError
         Invalid labels (before any step is taken).
-    FloatingPointError
-        The loss became NaN or infinite (lower the learning rate).
+    CheckpointError
+        ``checkpoint_path`` cannot be written (before any step is taken).
+    TrainingDiverged
+        The loss or the weights became NaN or infinite (lower the learning
+        rate); no checkpoint is written from then on.
     """
     started = time.perf_counter()
+    if checkpoint_path is not None:
+        checkpoint_path = check_writable(checkpoint_path)
     device = resolve_device(config.train.device)
     if not config.model.is_resolved:
         raise ValueError(
@@ -296,10 +324,12 @@ def iter_train(
     # convolutions several times slower; flushing them to zero costs no accuracy.
     torch.set_flush_denormal(True)
     torch.manual_seed(tcfg.seed)
-    rng = np.random.default_rng(tcfg.seed + start_step)
+    rng = _sampler_rng(tcfg.seed, start_step, training_state)
+    drawn_state = rng.bit_generator.state
     sampler = PatchSampler(prepared.images, prepared.targets, prepared.strong, tcfg, rng)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.learning_rate)
+    _load_optimizer_state(optimizer, training_state)
     budget = StepBudget(tcfg, started)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda done: learning_rate_factor(tcfg.lr_schedule, done, budget.steps)
@@ -309,12 +339,36 @@ def iter_train(
     first_record = len(history)
     step = start_step
     end = start_step + budget.steps
+    interval = 60.0 * tcfg.checkpoint_interval
+    last_write = started
+    written_step = None  # the step of the last checkpoint this call wrote
+
+    def current_state() -> TrainingState:
+        return TrainingState(optimizer.state_dict(), drawn_state, tcfg.seed)
+
+    def diverged(reason: str) -> TrainingDiverged:
+        if checkpoint_path is None:
+            kept = ""
+        elif written_step is not None:
+            kept = f"; {checkpoint_path} keeps the model of step {written_step}"
+        else:
+            kept = f"; nothing was written to {checkpoint_path}"
+        return TrainingDiverged(
+            f"training diverged at step {reason}{kept}; lower train.learning_rate "
+            f"(it was {tcfg.learning_rate}) or check the images for extreme values"
+        )
 
     def write_checkpoint() -> str | None:
+        nonlocal last_write, written_step
         if checkpoint_path is None:
             return None
-        state = Checkpoint(config, model.state_dict(), step, history)
-        return str(save_checkpoint(checkpoint_path, state))
+        if not _weights_finite(model):
+            raise diverged(f"{step} (the weights are no longer finite)")
+        state = Checkpoint(config, model.state_dict(), step, history,
+                           training_state=current_state())
+        written = str(save_checkpoint(checkpoint_path, state))
+        last_write, written_step = time.perf_counter(), step
+        return written
 
     def finish(completed: bool) -> None:
         """Final BatchNorm statistics, the thresholds they give, then the health checks."""
@@ -353,30 +407,31 @@ def iter_train(
         for message in messages:
             warnings.warn(message, TrainingHealthWarning, stacklevel=3)
 
-    finished = False
+    finished = failed = False
     try:
         while step < end:
             x, t = sampler.batch()
+            after_batch = rng.bit_generator.state
             x_t = torch.from_numpy(x).to(device)
             t_t = torch.from_numpy(t).to(device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 outputs = model(x_t)
             total, parts = _loss(outputs, t_t, config)
             if not math.isfinite(float(total.detach())):
-                raise FloatingPointError(
-                    f"training diverged at step {step + 1} (loss {float(total)}); "
-                    "lower train.learning_rate or check the images for extreme values"
-                )
+                raise diverged(f"{step + 1} (loss {float(total.detach())})")
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             used_lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
             step += 1
+            drawn_state = after_batch
             end = start_step + budget.update(step - start_step)
             validation_scores = None
             last = step >= end
             if last:
+                if not _weights_finite(model):
+                    raise diverged(f"{step} (the weights are no longer finite)")
                 finish(completed=True)
             if val_set is not None and (
                 last or (tcfg.validate_every and step % tcfg.validate_every == 0)
@@ -392,7 +447,12 @@ def iter_train(
             }
             history.append(record)
             written = None
-            if last or (tcfg.checkpoint_every and step % tcfg.checkpoint_every == 0):
+            if (
+                last
+                or validation_scores is not None
+                or (tcfg.checkpoint_every and step % tcfg.checkpoint_every == 0)
+                or (interval and time.perf_counter() - last_write >= interval)
+            ):
                 written = write_checkpoint()
             finished = last
             yield TrainEvent(
@@ -404,18 +464,79 @@ def iter_train(
                 elapsed=time.perf_counter() - started,
                 checkpoint=written,
             )
+    except TrainingDiverged:
+        failed = True
+        raise
     finally:
         model.eval()
         try:
-            # Stopped early (generator closed) after at least one good step:
-            # keep what was learned.
-            if (not finished and step > start_step and history
-                    and math.isfinite(history[-1]["loss"])):
-                finish(completed=False)
-                write_checkpoint()
+            if step > start_step and not failed:
+                if not _weights_finite(model):
+                    raise diverged(f"{step} (the weights are no longer finite)")
+                if training_state is not None:
+                    new_state = current_state()
+                    training_state.optimizer = new_state.optimizer
+                    training_state.sampler_rng = new_state.sampler_rng
+                    training_state.seed = new_state.seed
+                # Stopped early (generator closed, or interrupted) after at
+                # least one good step: keep what was learned.
+                if not finished:
+                    finish(completed=False)
+                    write_checkpoint()
         finally:
             torch.set_num_threads(threads_before)
             torch.set_flush_denormal(denormal_before)
+
+
+def _weights_finite(model: torch.nn.Module) -> bool:
+    """True when every parameter and buffer of ``model`` is finite."""
+    return all(
+        bool(torch.isfinite(tensor).all())
+        for tensor in (*model.parameters(), *model.buffers())
+        if tensor.is_floating_point()
+    )
+
+
+def _sampler_rng(seed: int, start_step: int, state: TrainingState | None) -> np.random.Generator:
+    """The patch sampler's generator: where the last call left it, else from the seed.
+
+    A stored generator is used only when it was drawn from the same
+    ``seed``; otherwise (and for model files without one) sampling starts
+    from ``seed + start_step`` as it always did.
+    """
+    rng = np.random.default_rng(seed + start_step)
+    saved = None if state is None or state.seed != seed else state.sampler_rng
+    kind = type(rng.bit_generator).__name__
+    if isinstance(saved, dict) and saved.get("bit_generator") == kind:
+        try:
+            rng.bit_generator.state = saved
+        except (TypeError, ValueError, KeyError):
+            rng = np.random.default_rng(seed + start_step)
+    return rng
+
+
+def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: TrainingState | None) -> None:
+    """Continue Adam's moments and step counts from ``state`` when they fit these parameters.
+
+    The learning rate and the other settings stay those of this call (the
+    stored parameter groups are not reused). A state for other parameter
+    shapes (another network) is ignored: Adam starts afresh.
+    """
+    if state is None or not isinstance(state.optimizer, dict):
+        return
+    saved = state.optimizer.get("state")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not isinstance(saved, dict) or not saved:
+        return
+    for index, values in saved.items():
+        if not isinstance(index, int) or not 0 <= index < len(params):
+            return
+        for key in ("exp_avg", "exp_avg_sq"):
+            value = values.get(key) if isinstance(values, dict) else None
+            if not isinstance(value, torch.Tensor) or value.shape != params[index].shape:
+                return
+    current = optimizer.state_dict()
+    optimizer.load_state_dict({"state": saved, "param_groups": current["param_groups"]})
 
 
 class StepBudget:
