@@ -130,6 +130,14 @@ def test_segmentation_threshold_from_the_form(make_napari_viewer, sample, traine
     assert not np.any((half > 0) & (segmentation == 0))
 
 
+def test_min_instance_size_is_the_models_unless_set(make_napari_viewer):
+    widget = PredictWidget(make_napari_viewer())
+    assert widget.min_size_spin.text() == "model's"
+    assert "min_instance_size" not in widget.predict_options()
+    widget.min_size_spin.setValue(0)  # keep every instance
+    assert widget.predict_options()["min_instance_size"] == 0
+
+
 def test_input_scale_from_the_form(make_napari_viewer, sample, trained):
     model, _ = trained
     viewer, image, widget = _foam_image_ready(make_napari_viewer, sample, model)

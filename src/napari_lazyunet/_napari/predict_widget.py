@@ -236,9 +236,16 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.batch_spin.setRange(1, 256)
         self.batch_spin.setValue(defaults.batch_size)
         form.addRow("Tiles per batch", self.batch_spin)
+        # -1, shown as "model's", leaves the size training measured (or 10 untrained).
         self.min_size_spin = QSpinBox()
-        self.min_size_spin.setRange(0, 1_000_000)
-        self.min_size_spin.setValue(defaults.min_instance_size)
+        self.min_size_spin.setRange(-1, 1_000_000)
+        self.min_size_spin.setSpecialValueText("model's")
+        default_size = defaults.min_instance_size
+        self.min_size_spin.setValue(-1 if default_size is None else int(default_size))
+        self.min_size_spin.setToolTip(
+            "instances smaller than this many pixels are dropped (default: the size set "
+            "when the model was trained from the objects' sizes)"
+        )
         form.addRow("Min. instance size", self.min_size_spin)
         # PredictConfig fields that the form leaves to the model unless set:
         # (field, label, maximum, decimals, tooltip).
@@ -411,9 +418,10 @@ class PredictWidget(JobWidgetMixin, QWidget):
             "tile_size": self.tile_spin.value(),
             "overlap": float(self.overlap_spin.value()),
             "batch_size": self.batch_spin.value(),
-            "min_instance_size": self.min_size_spin.value(),
             "device": self.device_combo.currentData(),
         }
+        if self.min_size_spin.value() >= 0:
+            options["min_instance_size"] = self.min_size_spin.value()
         for key, spin in self._model_default_spins.items():
             if spin.value() > 0:
                 options[key] = float(spin.value())
