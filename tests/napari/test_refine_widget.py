@@ -62,6 +62,36 @@ def test_refine_all_keeps_user_pixels_marks_strong_and_undoes_in_one_step(
     np.testing.assert_array_equal(seg.data, after)
 
 
+def test_undo_and_redo_of_a_refinement_move_the_strong_flag_it_set(foam_viewer):
+    viewer = foam_viewer
+    widget, image, layers = _open(viewer, plane=1)
+    widget.use_thread = False
+    seg = layers["segmentation"]
+    widget.refine()
+    assert seg.data[1].any() and ll.is_strong(image, 1)
+
+    seg.undo()  # Ctrl+Z on the segmentation layer
+    assert not seg.data[1].any() and not ll.is_strong(image, 1)
+    seg.redo()
+    assert seg.data[1].any() and ll.strong_planes(image) == [0, 1]
+
+    # Undo on a hidden layer emits no event: training checks the flags itself.
+    seg.visible = False
+    seg.undo()
+    data = ll.collect_training_data(viewer)
+    assert [lab.strong for lab in data.labels] == [True, False, False, False]
+    assert ll.strong_planes(image) == [0]
+
+    # A flag set before the refinement is not the refinement's: undo leaves it.
+    seg.visible = True
+    viewer.dims.set_current_step(0, 2)
+    seg.data_setitem((np.array([2]), np.array([0]), np.array([0])), 1)
+    ll.set_strong(image, 2, True)
+    widget.refine()
+    seg.undo()
+    assert seg.data[2].sum() == 1 and ll.is_strong(image, 2)
+
+
 def test_refine_selected_class_and_object_under_cursor(foam_viewer):
     viewer = foam_viewer
     widget, image, layers = _open(viewer, plane=2)

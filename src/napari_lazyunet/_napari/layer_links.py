@@ -26,6 +26,8 @@ with a message that says what to do for every mistake a user can make.
 from __future__ import annotations
 
 import uuid
+import weakref
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +61,7 @@ __all__ = [
     "labels_layer_data",
     "link_id",
     "link_label_layers",
+    "mark_strong_with_edit",
     "linked_image",
     "linked_image_layers",
     "linked_layers",
@@ -73,6 +76,7 @@ __all__ = [
     "set_sparse",
     "set_strong",
     "strong_planes",
+    "sync_strong_flags",
 ]
 
 LINK_KEY = "lazyunet"
@@ -512,6 +516,115 @@ def strong_planes(image_layer: Image) -> list[int]:
     return sorted(p for p in _flag_planes(image_layer, "strong") if p < n_planes(image_layer))
 
 
+# ------------------------------------------------------ strong flags follow undo
+#: Edits remembered per segmentation layer; older ones no longer move the flag on undo.
+MAX_FLAGGED_EDITS = 32
+
+
+@dataclass
+class _FlaggedEdit:
+    """Pixels an edit wrote into a segmentation plane (0 before) as it marked the plane strong."""
+
+    image: weakref.ref
+    plane: int
+    index: tuple[int, ...]
+    pixels: tuple[np.ndarray, ...]
+    values: np.ndarray
+    undone: bool = False
+
+
+class _FlagFollower:
+    """Keeps the strong flags set by edits of one segmentation layer in step with its undo / redo.
+
+    napari's undo and redo restore the layer's data but know nothing of the
+    image's metadata. After an undo the pixels the edit wrote are 0 again:
+    the flag it set is cleared. After a redo they hold the written values
+    again: the flag is set again (only if this follower cleared it, so a
+    flag the user changed by hand in between is left alone).
+    """
+
+    def __init__(self, layer: Labels):
+        self.layer = weakref.ref(layer)
+        self.edits: deque[_FlaggedEdit] = deque(maxlen=MAX_FLAGGED_EDITS)
+
+    def sync(self, event: Any = None) -> None:
+        layer = self.layer()
+        if layer is None:
+            return
+        for edit in self.edits:
+            image = edit.image()
+            if image is None:
+                continue
+            try:
+                written = plane_data(layer, edit.index)[edit.pixels]
+                strong = is_strong(image, edit.plane)
+                if not edit.undone and strong and not written.any():
+                    edit.undone = True
+                    set_strong(image, edit.plane, False)
+                elif edit.undone and not strong and np.array_equal(written, edit.values):
+                    edit.undone = False
+                    set_strong(image, edit.plane, True)
+            except (IndexError, ValueError, PluginInputError):
+                continue  # the layer or the image changed shape: the edit is gone
+
+
+_followers: weakref.WeakKeyDictionary[Labels, _FlagFollower] = weakref.WeakKeyDictionary()
+
+
+def mark_strong_with_edit(
+    image_layer: Image,
+    segmentation_layer: Labels,
+    plane: int,
+    pixels: tuple[np.ndarray, ...],
+    values: np.ndarray,
+) -> None:
+    """Mark ``plane`` strong as part of an edit the segmentation layer can undo.
+
+    Call it right after writing ``values`` at ``pixels`` of the plane (pixels
+    that were 0, as one undo step of ``segmentation_layer``). When the flag
+    was not set before, undoing that step (``segmentation_layer.undo()``,
+    ``Ctrl+Z``) clears it again and redoing sets it again. The layer's
+    ``set_data`` event, which undo and redo emit on a visible layer,
+    triggers the check; :func:`collect_training_data` repeats it, for an
+    undo made while the layer was hidden.
+
+    Parameters
+    ----------
+    image_layer : napari.layers.Image
+        The image whose flag is set.
+    segmentation_layer : napari.layers.Labels
+        Its segmentation layer, just written.
+    plane : int
+        Flat plane index.
+    pixels : tuple of ndarray
+        ``(ys, xs)`` written within the plane.
+    values : ndarray
+        The values written there.
+    """
+    if is_strong(image_layer, plane):
+        return  # not this edit's flag: undoing the edit leaves it
+    set_strong(image_layer, plane, True)
+    if not np.size(pixels[0]):
+        return  # nothing written: no undo step to follow
+    follower = _followers.get(segmentation_layer)
+    if follower is None:
+        follower = _followers[segmentation_layer] = _FlagFollower(segmentation_layer)
+        segmentation_layer.events.set_data.connect(follower.sync)
+    follower.edits.append(
+        _FlaggedEdit(
+            weakref.ref(image_layer), int(plane), plane_index(image_layer, plane),
+            tuple(np.asarray(p) for p in pixels), np.array(values, copy=True),
+        )
+    )
+
+
+def sync_strong_flags(segmentation_layer: Labels) -> None:
+    """Clear (or set again) the strong flags of edits undone (or redone) on this layer."""
+    follower = _followers.get(segmentation_layer)
+    if follower is not None:
+        follower.sync()
+
+
 # ------------------------------------------------------------------- training data
 def image_labels_for_plane(
     image_layer: Image, layers: Mapping[str, Labels], plane: int
@@ -665,6 +778,8 @@ def collect_training_data(
             )
         for layer in layers.values():
             check_labels_shape(layer, image_layer)
+        if "segmentation" in layers:
+            sync_strong_flags(layers["segmentation"])
         names_here = class_names(image_layer)
         channels = in_channels_of(image_layer)
         if names_seen is not None and names_here != names_seen:

@@ -106,7 +106,8 @@ class RefineWidget(QWidget):
     """Turn the inner regions of the current image (plane) into exact segmentation masks.
 
     Writes only where the segmentation layer is still 0, so corrections the
-    user painted are never overwritten, and as a single undo step.
+    user painted are never overwritten, and as a single undo step (which also
+    takes back the strong flag the refinement set).
 
     Parameters
     ----------
@@ -238,7 +239,9 @@ class RefineWidget(QWidget):
     def apply(self, job: RefineJob, result: GrabCutResult) -> int:
         """Write the refined classes into the segmentation layer as one undo step.
 
-        Only unpainted (0) pixels are written. Returns the number of pixels written.
+        Only unpainted (0) pixels are written. When the plane gets marked
+        strong, undoing that step (and redoing it) moves the flag with it.
+        Returns the number of pixels written.
         """
         image_layer = self.image_combo.layer()
         layers = ll.linked_layers(self.viewer, image_layer) if image_layer is not None else {}
@@ -248,10 +251,12 @@ class RefineWidget(QWidget):
         current = ll.plane_data(layer, job.index)
         ys, xs = merge_segmentation(current, result.classes)
         lead = tuple(np.full(ys.shape, i, dtype=np.intp) for i in job.index)
+        values = result.classes[ys, xs]
         with layer.block_history():
-            layer.data_setitem((*lead, ys, xs), result.classes[ys, xs])
+            layer.data_setitem((*lead, ys, xs), values)
         if self.strong_check.isChecked() and np.any(ll.plane_data(layer, job.index)):
-            ll.set_strong(image_layer, job.plane, True)
+            # Undoing the refinement on the segmentation layer clears this flag again.
+            ll.mark_strong_with_edit(image_layer, layer, job.plane, (ys, xs), values)
         self.last_result = result
         n_objects = len(result.object_ids)
         strong = " · marked strong" if ll.is_strong(image_layer, job.plane) else ""
