@@ -126,6 +126,25 @@ def test_collect_training_data_errors_say_what_to_do(viewer):
         ll.collect_training_data(viewer, require_strong=False)
 
 
+def test_a_strong_plane_with_an_empty_mask_is_refused_by_name(foam_viewer):
+    viewer = foam_viewer
+    image = viewer.layers["foam"]
+    ll.set_strong(image, 2)  # plane 2 of the sample has no segmentation yet
+    with pytest.raises(ll.PluginInputError) as raised:
+        ll.collect_training_data(viewer)
+    message = str(raised.value)
+    assert "image 'foam', plane 2," in message and "segmentation mask is empty" in message
+    assert "paint the mask" in message and "unmark the plane strong" in message
+    ll.set_strong(image, 2, False)
+    assert ll.collect_training_data(viewer).n_strong == 1
+
+    cells = viewer.add_image(np.zeros((24, 24)), name="cells")  # a 2D image: no plane index
+    ll.link_label_layers(viewer, cells, ll.class_names(image))["detection"].data[2:5, 2:5] = 1
+    ll.set_strong(cells, 0)
+    with pytest.raises(ll.PluginInputError, match="^image 'cells' is marked strong but its"):
+        ll.collect_training_data(viewer)
+
+
 def test_images_with_other_classes_cannot_train_together(viewer):
     a = viewer.add_image(np.random.default_rng(0).random((16, 16)))
     b = viewer.add_image(np.random.default_rng(1).random((16, 16)))

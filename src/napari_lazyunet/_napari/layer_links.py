@@ -707,6 +707,27 @@ def _iter_planes(image_layer: Image) -> Iterator[int]:
     yield from range(n_planes(image_layer))
 
 
+def _check_strong_mask(image_layer: Image, layers: Mapping[str, Labels], plane: int) -> None:
+    """Refuse a plane marked strong whose segmentation is empty (it would teach "no object")."""
+    if not is_strong(image_layer, plane):
+        return
+    index = plane_index(image_layer, plane)
+    shown = index[0] if len(index) == 1 else index
+    where = f"image '{image_layer.name}'" + (f", plane {shown}," if index else "")
+    layer = layers.get("segmentation")
+    if layer is None:
+        raise PluginInputError(
+            f"{where} is marked strong but has no segmentation layer; create it in the "
+            "Lazy labels widget and paint the mask, or unmark the plane strong"
+        )
+    if not plane_data(layer, index).any():
+        raise PluginInputError(
+            f"{where} is marked strong but its segmentation mask is empty; paint the mask "
+            "(or refine it in the Refine widget) or unmark the plane strong in the "
+            "Lazy labels widget"
+        )
+
+
 def collect_training_data(
     viewer: Any,
     image_layers: Sequence[Image] | None = None,
@@ -737,8 +758,9 @@ def collect_training_data(
     ------
     PluginInputError
         No image layer, no linked labels, labels of another shape, images
-        with different class names or channels, nothing painted, no strong
-        image (with ``require_strong``), or labels the engine rejects (the
+        with different class names or channels, nothing painted, a plane
+        marked strong with an empty segmentation, no strong image (with
+        ``require_strong``), or labels the engine rejects (the
         message of :class:`~napari_lazyunet.core.labels.LabelError`).
     """
     if image_layers is None:
@@ -794,6 +816,7 @@ def collect_training_data(
             )
         names_seen, channels_seen = names_here, channels
         for plane in _iter_planes(image_layer):
+            _check_strong_mask(image_layer, layers, plane)
             lab = image_labels_for_plane(image_layer, layers, plane)
             if not (lab.has_detection or lab.has_separation or lab.has_segmentation):
                 continue
