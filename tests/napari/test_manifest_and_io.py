@@ -80,7 +80,9 @@ def test_writer_then_reader_round_trip(tmp_path):
 
     assert get_reader(str(folder)) is read_project
     assert get_reader(str(tmp_path)) is None  # not a project: left to other readers
-    assert get_reader(str(folder / "project.json")) is None
+    assert get_reader(str(folder / "project.json")) is read_project  # its settings file
+    (tmp_path / "project.json").write_text("{}")
+    assert get_reader(str(tmp_path / "project.json")) is None  # not in a project folder
     tuples = read_project(str(folder))
     assert [kind for _, _, kind in tuples] == ["image", "labels", "labels", "labels"]
     again = ViewerModel()
@@ -128,4 +130,35 @@ def test_open_and_save_through_the_viewer(make_napari_viewer, tmp_path):
     assert len(viewer.layers) == 4
     image = viewer.layers[0]
     assert set(ll.linked_layers(viewer, image)) == set(ll.ROLES)
+    assert ll.strong_planes(image) == [0]
+
+
+def test_reader_claims_project_folders_and_leaves_images_to_napari(make_napari_viewer, tmp_path):
+    import tifffile
+    from npe2 import PluginManager
+
+    viewer = make_napari_viewer()
+    manager = PluginManager.instance()
+
+    def readers(path):
+        return {reader.plugin_name for reader in manager.iter_compatible_readers([str(path)])}
+
+    tif = tmp_path / "cells.tif"
+    tifffile.imwrite(tif, np.arange(256, dtype=np.uint8).reshape(16, 16))
+    assert get_reader(str(tif)) is None
+    assert PLUGIN not in readers(tif)
+    # plugin=None is how File > Open reads: with one candidate reader, no "choose reader" dialog.
+    opened = viewer.open(str(tif), plugin=None)
+    assert [layer.name for layer in opened] == ["cells"]
+
+    viewer.layers.clear()
+    viewer.open_sample(PLUGIN, "foam")
+    folder = tmp_path / "saved"
+    viewer.layers.save(str(folder), plugin=PLUGIN)
+    viewer.layers.clear()
+    assert PLUGIN in readers(folder)
+    assert readers(folder / "project.json") == {PLUGIN}  # only we read a project's settings file
+    viewer.open(str(folder / "project.json"), plugin=None)
+    image = viewer.layers[0]
+    assert len(viewer.layers) == 4 and set(ll.linked_layers(viewer, image)) == set(ll.ROLES)
     assert ll.strong_planes(image) == [0]

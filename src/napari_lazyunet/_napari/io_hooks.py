@@ -26,7 +26,7 @@ from .layer_links import (
     labels_layer_data,
 )
 
-__all__ = ["get_reader", "read_project", "write_project"]
+__all__ = ["get_reader", "project_folder_of", "read_project", "write_project"]
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -44,8 +44,24 @@ def is_project_folder(path: str | Path) -> bool:
     return folder.is_dir() and has_settings and (folder / "images").is_dir()
 
 
+def project_folder_of(path: str | Sequence[str]) -> Path | None:
+    """The project folder that ``path`` opens: the folder itself or the folder of its
+    ``project.json`` / ``project.yaml``; ``None`` for anything else."""
+    single = _single_path(path)
+    if single is None:
+        return None
+    folder = Path(single)
+    if folder.name in (PROJECT_FILE, PROJECT_YAML) and folder.is_file():
+        folder = folder.parent
+    return folder if is_project_folder(folder) else None
+
+
 def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | None:
     """The reader hook: claim project folders, leave every other path to other readers.
+
+    The manifest offers this reader only folders and files named
+    ``project.json`` or ``project.yaml`` (never images, so napari opens a
+    TIFF with its own reader without asking which reader to use).
 
     Parameters
     ----------
@@ -55,12 +71,9 @@ def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | 
     Returns
     -------
     callable or None
-        :func:`read_project` for a project folder, else ``None``.
+        :func:`read_project` for a project folder (or its settings file), else ``None``.
     """
-    single = _single_path(path)
-    if single is None or not is_project_folder(single):
-        return None
-    return read_project
+    return read_project if project_folder_of(path) is not None else None
 
 
 def _label_stack(arrays: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray:
@@ -112,7 +125,7 @@ def read_project(path: str | Sequence[str]) -> list[LayerData]:
     Parameters
     ----------
     path : str or list of str
-        The project folder.
+        The project folder (or its ``project.json`` / ``project.yaml``).
 
     Returns
     -------
@@ -126,7 +139,7 @@ def read_project(path: str | Sequence[str]) -> list[LayerData]:
     ProjectError
         The folder is not a valid project (the message names the file and the fix).
     """
-    folder = Path(_single_path(path) or path[0])
+    folder = project_folder_of(path) or Path(_single_path(path) or path[0])
     project = load_project(folder)
     images = project.images
     same = all(i.shape == images[0].shape and i.dtype == images[0].dtype for i in images)
