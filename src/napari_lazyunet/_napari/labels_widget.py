@@ -31,6 +31,7 @@ from napari_lazyunet.core.labels import background_value
 from . import layer_links as ll
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error
+from ._scroll import scroll_contents
 
 __all__ = ["LabelCounts", "LabelsWidget", "count_labels"]
 
@@ -222,6 +223,7 @@ class LabelsWidget(QWidget):
         self.counts_label.setWordWrap(True)
         layout.addWidget(self.counts_label)
         layout.addStretch(1)
+        scroll_contents(self)  # the form scrolls: four docks fit a small screen
 
         self.image_combo.layer_changed.connect(self._on_image_changed)
         napari_viewer.dims.events.current_step.connect(self._schedule_refresh)

@@ -46,6 +46,7 @@ from napari_lazyunet.core.labels import LabelError
 from napari_lazyunet.core.predict import Prediction
 
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_warning
+from ._scroll import scroll_contents
 from .layer_links import label_shape
 from .model_store import model_store
 from .prediction_layers import OUTPUT_ROLES, is_output_layer, show_prediction
@@ -292,6 +293,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         layout.addStretch(1)
+        scroll_contents(self)  # the form scrolls: four docks fit a small screen
 
         self.viewer.layers.events.inserted.connect(self._refresh_inputs)
         self.viewer.layers.events.removed.connect(self._refresh_inputs)

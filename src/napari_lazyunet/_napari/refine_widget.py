@@ -25,6 +25,7 @@ from napari_lazyunet.core.labels import background_value
 from . import layer_links as ll
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error, notify_info
+from ._scroll import scroll_contents
 
 __all__ = ["MODES", "RefineJob", "RefineWidget", "inner_region_ids", "merge_segmentation"]
 
@@ -155,6 +156,7 @@ class RefineWidget(QWidget):
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
         layout.addStretch(1)
+        scroll_contents(self)  # the form scrolls: four docks fit a small screen
 
     # ------------------------------------------------------------------ job
     def prepare(self, mode: str | None = None) -> RefineJob:
