@@ -241,7 +241,7 @@ class LabelsWidget(QWidget):
         if image is None:
             raise PluginInputError(
                 "no image layer: open an image (File > Open) or the demo "
-                "(File > Open Sample > napari-lazyunet > Lazy-label foam sample)"
+                "(File > Open Sample > Lazy-label foam sample)"
             )
         return image
 

@@ -427,7 +427,7 @@ def link_label_layers(
     """
     if not isinstance(image_layer, Image):
         raise PluginInputError(
-            "pick an image layer (open an image, or File > Open Sample > napari-lazyunet)"
+            "pick an image layer (open an image, or File > Open Sample > Lazy-label foam sample)"
         )
     shape = label_shape(image_layer)
     link = link_id(image_layer)
@@ -768,7 +768,7 @@ def collect_training_data(
         if not all_images:
             raise PluginInputError(
                 "no image layer: open an image (File > Open) or the demo "
-                "(File > Open Sample > napari-lazyunet > Lazy-label foam sample) first"
+                "(File > Open Sample > Lazy-label foam sample) first"
             )
         image_layers = linked_image_layers(viewer)
         if not image_layers:

@@ -367,7 +367,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
         if not layers:
             raise PluginInputError(
                 "no image layer: open an image (File > Open) or the demo sample "
-                "(File > Open Sample > napari-lazyunet), or choose a folder as input"
+                "(File > Open Sample > Lazy-label foam sample), or choose a folder as input"
             )
         if choice != ALL_LAYERS:
             layers = [layer for layer in layers if layer.name == choice]

@@ -178,7 +178,8 @@ class RefineWidget(QWidget):
         image_layer = self.image_combo.layer()
         if image_layer is None:
             raise PluginInputError(
-                "no image layer: open an image or the demo (File > Open Sample > napari-lazyunet)"
+                "no image layer: open an image or the demo "
+                "(File > Open Sample > Lazy-label foam sample)"
             )
         layers = ll.linked_layers(self.viewer, image_layer)
         if "detection" not in layers or "segmentation" not in layers:

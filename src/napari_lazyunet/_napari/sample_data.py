@@ -1,4 +1,4 @@
-"""File > Open Sample > napari-lazyunet: the synthetic foam with its lazy labels."""
+"""File > Open Sample > Lazy-label foam sample: the synthetic foam with its lazy labels."""
 
 from __future__ import annotations
 
