@@ -167,18 +167,20 @@ def test_fit_without_settings_configures_warns_and_skips_the_untrained_cut(tmp_p
         warnings.simplefilter("always")
         model.fit([image, image], detection=[inner, inner],
                   segmentation=[(instances > 0).astype(np.uint8), None],
-                  steps=3, num_threads=1)
+                  steps=3, num_threads=1, checkpoint=tmp_path / "during.pt")
     health = [str(w.message) for w in caught if issubclass(w.category, TrainingHealthWarning)]
     assert any("no interface" in m for m in health)  # no scribble was painted
     assert any("only 3 training steps" in m for m in health)
     assert model.config.model.is_resolved and model.fingerprint is not None
     assert model.config.predict.separate_touching is False
-    assert torch.get_num_threads() == torch.get_num_threads()  # restored below
     model.save(tmp_path / "m.pt")
     loaded = LazyUNet.load(tmp_path / "m.pt")
     assert loaded.fingerprint == model.fingerprint
     assert [c.field for c in loaded.choices] == [c.field for c in model.choices]
     assert loaded.config.predict.separate_touching is False
+    # The file that training kept up to date says the same.
+    during = LazyUNet.load(tmp_path / "during.pt")
+    assert during.fingerprint == model.fingerprint and len(during.choices) == len(model.choices)
 
 
 def test_training_restores_the_callers_thread_count():

@@ -243,6 +243,7 @@ class LazyUNet:
             start_step=self.steps_done,
             history=self.history,
             on_calibrated=self._use_calibrated,
+            choices=self.choices,
             training_state=self.training_state,
         )
         try:

@@ -239,6 +239,7 @@ def iter_train(
     history: list[dict] | None = None,
     on_calibrated: Callable[[LazyUNetConfig], None] | None = None,
     training_state: TrainingState | None = None,
+    choices: Sequence | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``model`` in place, yielding a :class:`TrainEvent` after every step.
 
@@ -273,6 +274,10 @@ def iter_train(
         and a constant learning rate, ``n`` steps and then ``m`` more give
         the weights of ``n + m`` steps in one call. Updated in place when
         the call ends (and saved in every checkpoint).
+    choices : sequence of Choice, optional
+        Settings chosen automatically before this call (by
+        :func:`.autoconfig.configure_training`), saved in the model file with
+        the data fingerprint.
     on_calibrated : callable, optional
         Called with the updated config when training ends (or is stopped)
         and calibration (``train.calibrate_separation``,
@@ -365,6 +370,8 @@ def iter_train(
         if not _weights_finite(model):
             raise diverged(f"{step} (the weights are no longer finite)")
         state = Checkpoint(config, model.state_dict(), step, history,
+                           fingerprint=fingerprint.to_dict(),
+                           choices=[c.to_dict() for c in (choices or [])],
                            training_state=current_state())
         written = str(save_checkpoint(checkpoint_path, state))
         last_write, written_step = time.perf_counter(), step
