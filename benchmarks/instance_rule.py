@@ -1,13 +1,20 @@
-"""Instances with and without the evidence rule for seed splits, from one prediction.
+"""The instance step's rules compared on one prediction per test image.
 
 For each test image, a trained model predicts once; the instance step then
-runs twice on the same label maps: splitting every region by its detection
-seeds (``neck_ratio=None``, the rule before) and splitting only where the
-region narrows or predicted interfaces support it (the default,
-:data:`napari_lazyunet.core.postprocess.NECK_RATIO`). Instance F1 at IoU 0.5
-and AJI against the truth, mean over images, and the object counts.
+runs on the same probabilities with:
 
-Run after ``benchmarks/defaults.py`` (which writes the models), e.g.::
+- ``split by any seeds``: every region is split by its detection seeds
+  (``neck_ratio=None``), seeds = detection argmax (the rules before);
+- ``evidence``: seeds split a region only where it narrows or predicted
+  interfaces support it (:data:`napari_lazyunet.core.postprocess.NECK_RATIO`);
+- ``evidence + detection threshold``: the same, with seeds where the
+  detection probability exceeds the threshold calibrated on the model's
+  training project (:func:`napari_lazyunet.core.train.calibrate_detection_threshold`,
+  computed here for models trained before it existed).
+
+Instance F1 at IoU 0.5 and AJI against the truth, mean over images, and the
+object counts. Run after ``benchmarks/defaults.py`` (which writes the
+models and projects), e.g.::
 
     python benchmarks/instance_rule.py --data-dir ../shared/data \\
         --work-dir benchmarks/results/defaults --datasets bbbc039 glas dsb2018 usiigaci
@@ -21,30 +28,53 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from defaults import load  # noqa: E402
 from napari_lazyunet.api import LazyUNet  # noqa: E402
 from napari_lazyunet.core import metrics  # noqa: E402
+from napari_lazyunet.core.io import load_project  # noqa: E402
 from napari_lazyunet.core.postprocess import NECK_RATIO, instances_from_outputs  # noqa: E402
+from napari_lazyunet.core.predict import segmentation_map  # noqa: E402
+from napari_lazyunet.core.train import (  # noqa: E402
+    calibrate_detection_threshold,
+    calibration_sampler,
+    prepare_set,
+)
 
-RULES = {"split by any seeds": None, f"evidence (neck ratio {NECK_RATIO:g})": NECK_RATIO}
+RULES = ("split by any seeds", f"evidence (neck {NECK_RATIO:g})",
+         "evidence + detection threshold")
 
 
-def score_dataset(model: LazyUNet, images, truths) -> dict:
+def detection_threshold(model: LazyUNet, project_dir: Path) -> float | None:
+    """The detection threshold training calibrates, computed on the model's training project."""
+    project = load_project(project_dir)
+    config = model.config
+    prepared = prepare_set(project.images, project.labels, config, warn_weak_only=False)
+    sampler = calibration_sampler(prepared, config.train, model.steps_done + 2)
+    return calibrate_detection_threshold(
+        model.network, sampler, torch.device("cpu"), config.train.recalibration_batches
+    )
+
+
+def score_dataset(model: LazyUNet, images, truths, threshold: float | None) -> dict:
     """Mean instance F1 / AJI and object counts of each rule over the images."""
-    min_size = model.config.predict.with_defaults().min_instance_size
-    cut = model.config.predict.separate_touching
+    predict = model.config.predict.with_defaults()
     rows = {rule: {"f1": [], "aji": [], "objects": 0} for rule in RULES}
     true_objects = 0
     for image, truth in zip(images, truths, strict=True):
-        result = model.predict(image)
+        result = model.predict(image, detection_threshold=None)
+        probs = result.probabilities["detection"]
+        seeds = {None: result.detection, threshold: segmentation_map(probs, threshold)}
+        separation = result.separation if predict.separate_touching else None
         true_objects += int(len(np.unique(truth)) - 1)
-        for rule, ratio in RULES.items():
+        for rule, ratio, det in zip(RULES, (None, NECK_RATIO, NECK_RATIO),
+                                    (seeds[None], seeds[None], seeds[threshold]), strict=True):
             instances, _ = instances_from_outputs(
-                result.segmentation, result.separation if cut else None, result.detection,
-                min_size=min_size, neck_ratio=ratio,
+                result.segmentation, separation, det,
+                min_size=predict.min_instance_size, neck_ratio=ratio,
             )
             rows[rule]["f1"].append(metrics.instance_f1(instances, truth)["f1"])
             rows[rule]["aji"].append(metrics.aggregated_jaccard_index(instances, truth))
@@ -66,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-test", type=int, default=None)
     args = parser.parse_args(argv)
     results = {}
-    print(f"{'dataset':9s} {'rule':28s} {'F1@.5':>6s} {'AJI':>6s} {'objects':>14s}")
+    print(f"{'dataset':9s} {'rule':32s} {'F1@.5':>6s} {'AJI':>6s} {'objects':>14s}")
     for name in args.datasets:
         model_file = args.work_dir / name / f"seed{args.seed}" / "multitask" / "model.pt"
         if not model_file.is_file():
@@ -74,9 +104,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         data = load(args.data_dir, name, 1, args.limit_test)
         model = LazyUNet.load(model_file)
-        results[name] = score_dataset(model, data.test.images, data.test.full_instances)
-        for rule, r in results[name].items():
-            print(f"{name:9s} {rule:28s} {r['instance_f1']:6.3f} {r['aji']:6.3f} "
+        threshold = model.config.predict.detection_threshold
+        if threshold is None:
+            threshold = detection_threshold(model, model_file.parent.parent / "project")
+        print(f"{name}: detection threshold {threshold}")
+        results[name] = score_dataset(model, data.test.images, data.test.full_instances,
+                                      threshold)
+        results[name]["detection_threshold"] = threshold
+        for rule, r in ((k, v) for k, v in results[name].items() if k in RULES):
+            print(f"{name:9s} {rule:32s} {r['instance_f1']:6.3f} {r['aji']:6.3f} "
                   f"{r['objects']:6d}/{r['true_objects']:<6d}")
     out = args.work_dir / f"instance_rule_seed{args.seed}.json"
     out.write_text(json.dumps(results, indent=2))

@@ -191,3 +191,27 @@ def test_training_restores_the_callers_thread_count():
     model.fit([image], detection=[inner], segmentation=[(instances > 0).astype(np.uint8)],
               steps=1, num_threads=target, patch_size=32, batch_size=2)
     assert torch.get_num_threads() == before
+
+
+def test_detection_threshold_sets_the_seeds_and_is_only_ever_lowered():
+    from napari_lazyunet.core.train import (
+        THRESHOLD_GRID,
+        calibrate_detection_threshold,
+        calibration_sampler,
+        prepare_set,
+    )
+
+    image, instances, inner = discs((64, 64), [(20, 20), (44, 44)], radius=12)
+    model = LazyUNet(class_names=("disc",), base_channels=4, depth=2)
+    model.fit([image], detection=[inner], segmentation=[(instances > 0).astype(np.uint8)],
+              steps=3, num_threads=1, patch_size=32, batch_size=2)
+    prepared = prepare_set([image], make_labels(1, detection=[inner]), model.config)
+    threshold = calibrate_detection_threshold(
+        model.network, calibration_sampler(prepared, model.config.train, 9), CPU, 2
+    )
+    assert threshold is None or threshold in THRESHOLD_GRID[:-1]
+    result = model.predict(image, detection_threshold=0.05)
+    objects = 1 - result.probabilities["detection"][0]
+    np.testing.assert_array_equal(result.detection > 0, objects > 0.05)
+    argmax = model.predict(image, detection_threshold=None)
+    assert (argmax.detection > 0).sum() <= (result.detection > 0).sum()

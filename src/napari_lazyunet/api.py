@@ -258,7 +258,8 @@ class LazyUNet:
         self.config = self.config.replace(
             predict={
                 key: getattr(config.predict, key)
-                for key in ("separation_threshold", "segmentation_threshold", "separate_touching")
+                for key in ("separation_threshold", "segmentation_threshold", "detection_threshold",
+                            "separate_touching")
             }
         )
 

@@ -212,6 +212,13 @@ class TrainConfig:
         statistics are re-estimated over this many training batches with the
         final weights, so eval-mode predictions match what the network
         learned (0: keep the running averages of training).
+    calibrate_detection : bool
+        At the end of training, set ``predict.detection_threshold`` to the
+        object probability threshold whose detection best reproduces the
+        painted inner regions of ``recalibration_batches`` training batches
+        (pixel F1, lowered from 0.5 only), for multi-task models. A detection
+        head that ranks inner regions right but stays below 0.5 would
+        otherwise give no seeds to split touching objects.
     calibrate_separation : bool
         At the end of training, set ``predict.separation_threshold`` to the
         interface probability threshold with the best pixel F1 on
@@ -279,6 +286,7 @@ class TrainConfig:
     checkpoint_interval: float = 5.0
     mixed_precision: bool = False
     recalibration_batches: int = 20
+    calibrate_detection: bool = True
     calibrate_separation: bool = True
     calibrate_segmentation: bool = True
     segmentation_from_inner: bool = True
@@ -377,6 +385,10 @@ class PredictConfig:
         (``train.calibrate_separation``); lower it when touching objects stay
         merged although the separation probability map shows their
         interfaces.
+    detection_threshold : float or None
+        As ``segmentation_threshold``, for the detection output (the seeds
+        of the instance step). Training may set it
+        (``train.calibrate_detection``).
     segmentation_threshold : float or None
         None: each pixel gets the most probable class, background included
         (argmax). A number t in (0, 1): a pixel is an object where the
@@ -415,6 +427,7 @@ class PredictConfig:
     min_instance_size: int | None = None
     separation_threshold: float = 0.5
     segmentation_threshold: float | None = None
+    detection_threshold: float | None = None
     block_size: int = 4096
     separate_touching: bool = True
     input_scale: float | None = None
@@ -437,6 +450,11 @@ class PredictConfig:
         _check(
             0 < self.separation_threshold < 1,
             f"predict.separation_threshold must be within (0, 1), got {self.separation_threshold}",
+        )
+        _check(
+            self.detection_threshold is None or 0 < self.detection_threshold < 1,
+            "predict.detection_threshold must be None or within (0, 1), "
+            f"got {self.detection_threshold}",
         )
         _check(
             self.segmentation_threshold is None or 0 < self.segmentation_threshold < 1,
@@ -531,4 +549,6 @@ def describe_thresholds(config: LazyUNetConfig) -> str:
         parts.append(f"separation threshold {config.predict.separation_threshold:g}")
     if config.predict.segmentation_threshold is not None:
         parts.append(f"segmentation threshold {config.predict.segmentation_threshold:g}")
+    if config.predict.detection_threshold is not None:
+        parts.append(f"detection threshold {config.predict.detection_threshold:g}")
     return ", ".join(parts)

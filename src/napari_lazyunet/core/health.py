@@ -43,7 +43,7 @@ def labelled_recall(
     """Share of the labelled object pixels of training patches that each head calls object.
 
     Detection and segmentation use the decision rule of prediction
-    (argmax, or ``predict.segmentation_threshold`` for segmentation). The
+    (argmax, or ``predict.detection_threshold`` / ``segmentation_threshold``). The
     model is run in eval mode with frozen weights (its mode is restored).
     """
     tasks = [t for t in ("detection", "segmentation") if t in getattr(model, "tasks", ())]
@@ -62,8 +62,11 @@ def labelled_recall(
                 if not positive.any():
                     continue
                 probs = torch.softmax(outputs[task].float(), dim=1).cpu().numpy()
-                if task == "segmentation" and threshold is not None:
-                    called = (1 - probs[:, 0]) > threshold
+                task_threshold = (
+                    threshold if task == "segmentation" else config.predict.detection_threshold
+                )
+                if task_threshold is not None:
+                    called = (1 - probs[:, 0]) > task_threshold
                 else:
                     called = probs.argmax(1) >= 1
                 hits[task] += int(np.count_nonzero(called & positive))

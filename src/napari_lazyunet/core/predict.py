@@ -202,7 +202,7 @@ def _label_maps(
         probs["segmentation"][(slice(None), *window)], config.segmentation_threshold
     )
     det = (
-        probs["detection"][(slice(None), *window)].argmax(0).astype(np.uint8)
+        segmentation_map(probs["detection"][(slice(None), *window)], config.detection_threshold)
         if "detection" in probs else None
     )
     sep = (
