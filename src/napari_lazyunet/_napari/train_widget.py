@@ -487,7 +487,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             if not layers and not self._image_layers():
                 raise PluginInputError(
                     "no image layer: open an image with lazy labels (File > Open Sample > "
-                    "napari-lazyunet for a demo) or give a project folder"
+                    "Lazy-label foam sample (LazyUNet) for a demo) or give a project folder"
                 )
             if not layers:
                 raise PluginInputError(
