@@ -59,7 +59,7 @@ def test_fingerprint_measures_size_touching_and_polarity():
     assert any("diameter 40 px" in line for line in fp.describe())
 
 
-def test_mixed_polarity_is_measured_and_size_sets_the_scale():
+def test_mixed_polarity_turns_on_inversion_and_size_sets_the_scale():
     centres = [(40, 40), (40, 120), (120, 40), (120, 120)]
     bright, instances, inner = discs((160, 160), centres, radius=30)
     dark, _, _ = discs((160, 160), centres, radius=30, bright=False)
@@ -70,9 +70,7 @@ def test_mixed_polarity_is_measured_and_size_sets_the_scale():
     fp = measure_fingerprint(images, labels, 1, 1)
     assert fp.polarity == "mixed"
     resolved, choices = choose_settings(config, fp, CPU)
-    # Inversion measured harmful on a mixed set: off, with the reason said.
-    assert resolved.train.invert_intensity == 0.0
-    assert "mixed" in next(c.reason for c in choices if c.field == "train.invert_intensity")
+    assert resolved.train.invert_intensity == 0.5
     # Small objects are never enlarged.
     tiny = measure_fingerprint(images, labels, 1, 1).__class__(
         **{**fp.to_dict(), "diameter_median": 10.0}

@@ -257,11 +257,10 @@ class TrainConfig:
         CPU cores this process may use; 0: leave torch's default.
     invert_intensity : float or None
         Probability that a training patch has its normalised intensities
-        inverted (``1 - x``). None: 0 (chosen when training starts). On the
-        one benchmark set whose labels show objects brighter than their
-        background on some images and darker on others (DSB2018, mixed
+        inverted (``1 - x``). None: 0.5 when the labels show objects brighter
+        than their background on some images and darker on others (mixed
         contrast polarity, see :mod:`napari_lazyunet.core.fingerprint`),
-        0.5 lowered instance F1 (docs/benchmarks.md).
+        else 0 (measured on DSB2018 in docs/benchmarks.md).
     baseline_target : {"segmentation", "detection"}
         What a single-task model (``model.multitask=False``) learns from:
         the strong masks, or the weak detection regions. Ignored by the
