@@ -42,7 +42,7 @@ from napari_lazyunet.core.train import (  # noqa: E402
     calibrate_separation_threshold,
     calibration_sampler,
     prepare_set,
-    separation_probabilities,
+    task_probabilities,
 )
 from paper import CONFIGS, evaluate, git_commit, training_inputs  # noqa: E402
 
@@ -61,7 +61,9 @@ def headline(metrics: dict) -> dict:
 
 def probe(model: LazyUNet, sampler, batches: int) -> dict:
     """Interface probability on the calibration patches: where labelled, elsewhere, at most."""
-    p, truth = separation_probabilities(model.network, sampler, torch.device("cpu"), batches)
+    p, truth = task_probabilities(
+        model.network, sampler, torch.device("cpu"), batches, "separation"
+    )
     on, off = p[truth], p[~truth]
     return {"mean_on_interfaces": float(on.mean()) if on.size else None,
             "mean_elsewhere": float(off.mean()), "max": float(p.max()),

@@ -174,8 +174,9 @@ class LazyUNet:
     ) -> list[Choice]:
         """Measure the training set and fill every setting left to auto (None).
 
-        :meth:`fit` calls it; call it first to see the settings before
-        training. Settings already chosen (by the user, or by an earlier
+        :meth:`fit` calls it when the model has no fingerprint yet; call it
+        first to see the settings before training (``fit`` then does not
+        measure the set again). Settings already chosen (by the user, or by an earlier
         call) are kept; the network is built here when its width or depth
         was left to auto.
 
@@ -218,7 +219,9 @@ class LazyUNet:
         Parameters are those of :meth:`fit`. Training continues from the
         current weights, Adam's state and the sampler's position (also
         after :meth:`load`), so calling it again continues the run or
-        fine-tunes.
+        fine-tunes. The training set is measured (:meth:`configure`) only
+        when the model has no fingerprint yet; call :meth:`configure`
+        first to measure new data again.
         """
         if checkpoint is not None:
             _checkpoint.check_writable(checkpoint)  # before any work
@@ -229,7 +232,8 @@ class LazyUNet:
             labels = make_labels(len(images), detection, separation, segmentation, strong, sparse)
         elif any(v is not None for v in (detection, separation, segmentation, strong, sparse)):
             raise TypeError("give either labels=[ImageLabels, ...] or per-task arrays, not both")
-        self.configure(images, labels, names)
+        if self.network is None or self.fingerprint is None:
+            self.configure(images, labels, names)
         if self.training_state is None:
             self.training_state = _checkpoint.TrainingState()
         generator = _iter_train(
@@ -245,6 +249,7 @@ class LazyUNet:
             on_calibrated=self._use_calibrated,
             choices=self.choices,
             training_state=self.training_state,
+            fingerprint=self.fingerprint,
         )
         try:
             for event in generator:

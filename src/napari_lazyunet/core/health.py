@@ -77,7 +77,7 @@ def labelled_recall(
 
 def health_messages(
     history: Sequence[dict],
-    steps_done: int,
+    steps_done: int | None,
     config: LazyUNetConfig,
     recall: dict[str, float],
     *,
@@ -92,8 +92,9 @@ def health_messages(
     ----------
     history : sequence of dict
         Training log (``loss`` per step), this run's records.
-    steps_done : int
-        Optimiser steps of this run.
+    steps_done : int or None
+        Optimiser steps of this run; None when the user stopped it early
+        (then the step count is no sign of trouble).
     config : LazyUNetConfig
         The final configuration (with calibrated thresholds).
     recall : dict
@@ -108,7 +109,7 @@ def health_messages(
         Lowest value the threshold calibration can choose.
     """
     messages = []
-    if steps_done < MIN_STEPS:
+    if steps_done is not None and steps_done < MIN_STEPS:
         messages.append(
             f"only {steps_done} training steps were run; a network rarely learns in under "
             f"{MIN_STEPS}: give a longer time budget (--time-budget) or more steps"

@@ -28,7 +28,8 @@ from .autoconfig import configure_training
 from .checkpoint import Checkpoint, TrainingState, check_writable, save_checkpoint
 from .data import PatchSampler
 from .devices import resolve_device
-from .health import MIN_STEPS, TrainingHealthWarning, health_messages, labelled_recall
+from .fingerprint import DataFingerprint
+from .health import TrainingHealthWarning, health_messages, labelled_recall
 from .labels import (
     IGNORE,
     TASKS,
@@ -240,6 +241,7 @@ def iter_train(
     on_calibrated: Callable[[LazyUNetConfig], None] | None = None,
     training_state: TrainingState | None = None,
     choices: Sequence | None = None,
+    fingerprint: DataFingerprint | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``model`` in place, yielding a :class:`TrainEvent` after every step.
 
@@ -278,6 +280,11 @@ def iter_train(
         Settings chosen automatically before this call (by
         :func:`.autoconfig.configure_training`), saved in the model file with
         the data fingerprint.
+    fingerprint : DataFingerprint, optional
+        The training set's fingerprint, when ``config`` was already completed
+        from it by :func:`.autoconfig.configure_training` (as
+        :meth:`LazyUNet.fit` does). None: it is measured here and the auto
+        fields of ``config`` are filled.
     on_calibrated : callable, optional
         Called with the updated config when training ends (or is stopped)
         and calibration (``train.calibrate_separation``,
@@ -309,7 +316,8 @@ def iter_train(
             "completed by napari_lazyunet.core.autoconfig.configure_training (LazyUNet.fit "
             "does this)"
         )
-    config, fingerprint, _ = configure_training(config, images, labels, device, names)
+    if fingerprint is None:
+        config, fingerprint, _ = configure_training(config, images, labels, device, names)
     tcfg = config.train
     prepared = prepare_set(images, labels, config, names)
     # A validation set without strong images is fine (it is scored by its loss).
@@ -321,12 +329,12 @@ def iter_train(
         # An untrained separation head would cut objects at random.
         config = config.replace(predict={"separate_touching": False})
     threads_before = torch.get_num_threads()
-    denormal_before = torch.set_flush_denormal(False)
-    torch.set_flush_denormal(denormal_before)
     if tcfg.num_threads:
         torch.set_num_threads(tcfg.num_threads)
     # Denormal floats appear in small weights and gradients and make CPU
     # convolutions several times slower; flushing them to zero costs no accuracy.
+    # Torch has no getter for this switch, so it stays on after training (as
+    # prediction leaves it); the thread count is restored.
     torch.set_flush_denormal(True)
     torch.manual_seed(tcfg.seed)
     rng = _sampler_rng(tcfg.seed, start_step, training_state)
@@ -412,7 +420,7 @@ def iter_train(
             if fingerprint.diameter_p05 else None
         )
         messages = health_messages(
-            history[first_record:], step - start_step if completed else MIN_STEPS, config,
+            history[first_record:], step - start_step if completed else None, config,
             recall, n_strong=sum(prepared.strong), interfaces_labelled=interfaces_labelled,
             size_spread=spread, grid_floor=THRESHOLD_GRID[0],
         )
@@ -497,7 +505,6 @@ def iter_train(
                     write_checkpoint()
         finally:
             torch.set_num_threads(threads_before)
-            torch.set_flush_denormal(denormal_before)
 
 
 def _weights_finite(model: torch.nn.Module) -> bool:
@@ -661,7 +668,7 @@ def calibrate_separation_threshold(
     """
     if batches <= 0 or "separation" not in getattr(model, "tasks", ()):
         return None
-    probabilities, truth = separation_probabilities(model, sampler, device, batches, amp)
+    probabilities, truth = task_probabilities(model, sampler, device, batches, "separation", amp)
     return best_f1_threshold(probabilities, truth)
 
 
@@ -689,50 +696,40 @@ def calibrate_detection_threshold(
     """
     if batches <= 0 or "detection" not in getattr(model, "tasks", ()):
         return None
-    index = TASKS.index("detection")
-    was_training = model.training
-    model.eval()
-    probabilities, labels = [], []
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        for _ in range(batches):
-            x, t = sampler.batch()
-            logits = model(torch.from_numpy(x).to(device))["detection"]
-            objects = 1 - torch.softmax(logits.float(), dim=1)[:, 0].cpu().numpy()
-            valid = t[:, index] != IGNORE
-            probabilities.append(objects[valid])
-            labels.append(t[:, index][valid] >= 1)
-    model.train(was_training)
-    best = best_f1_threshold(np.concatenate(probabilities), np.concatenate(labels))
+    probabilities, truth = task_probabilities(model, sampler, device, batches, "detection", amp)
+    best = best_f1_threshold(probabilities, truth)
     return None if best is None or best >= THRESHOLD_GRID[-1] else best
 
 
-def separation_probabilities(
+def task_probabilities(
     model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
-    amp: bool = False,
+    task: str, amp: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Interface probability and label of every labelled pixel of ``batches`` patches.
+    """Probability of not being background, and the label, of every labelled pixel of a task.
 
-    The model is run in eval mode with frozen weights (its mode is restored).
+    ``batches`` patches are drawn from ``sampler``; the model is run in eval
+    mode with frozen weights (its mode is restored). For separation the
+    probability is that of the interface class.
 
     Returns
     -------
     probabilities : ndarray
-        ``float32``, one value per labelled separation pixel.
+        ``float32``, one value per pixel labelled for ``task``.
     truth : ndarray
-        ``bool``, True where that pixel is labelled interface.
+        ``bool``, True where that pixel is labelled object (or interface).
     """
-    index = TASKS.index("separation")
+    index = TASKS.index(task)
     was_training = model.training
     model.eval()
     probabilities, labels = [], []
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         for _ in range(batches):
             x, t = sampler.batch()
-            logits = model(torch.from_numpy(x).to(device))["separation"]
-            interface = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+            logits = model(torch.from_numpy(x).to(device))[task]
+            objects = 1 - torch.softmax(logits.float(), dim=1)[:, 0].cpu().numpy()
             valid = t[:, index] != IGNORE
-            probabilities.append(interface[valid])
-            labels.append(t[:, index][valid] == 1)
+            probabilities.append(objects[valid])
+            labels.append(t[:, index][valid] >= 1)
     model.train(was_training)
     return np.concatenate(probabilities), np.concatenate(labels)
 
