@@ -54,6 +54,7 @@ from napari_lazyunet.core.train import TrainEvent
 from napari_lazyunet.demo import DemoSettings
 
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_info, notify_warning
+from ._scroll import scroll_contents
 from .layer_links import collect_training_data, linked_layers
 from .loss_plot import LossPlot
 from .model_store import model_store
@@ -415,6 +416,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.store.changed.connect(self._on_store_changed)
         self._refresh_layers()
         self._on_store_changed(self.store)
+        scroll_contents(self)  # the form scrolls: four docks fit a small screen
 
     # ------------------------------------------------------------------ layers
     def _image_layers(self) -> list[Image]:
