@@ -142,27 +142,28 @@ def choose_settings(
         One entry per field filled here.
     """
     choices: list[Choice] = []
-    model, train, predict = {}, {}, {}
+    chosen: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "predict": {}}
     gpu = device.type == "cuda"
     memory = _gpu_memory_gb(device)
 
-    def choose(section: dict, name: str, current, value, reason: str):
+    def choose(section: str, name: str, value, reason: str):
+        """``value`` for ``section.name`` unless the user set it; returns the value in force."""
+        current = getattr(getattr(config, section), name)
         if current is not None:
             return current
-        section[name] = value
-        prefix = {id(model): "model", id(train): "train", id(predict): "predict"}[id(section)]
-        choices.append(Choice(f"{prefix}.{name}", value, reason))
+        chosen[section][name] = value
+        choices.append(Choice(f"{section}.{name}", value, reason))
         return value
 
     scale_value, scale_reason = choose_input_scale(fingerprint)
-    scale = choose(predict, "input_scale", config.predict.input_scale, scale_value, scale_reason)
+    scale = choose("predict", "input_scale", scale_value, scale_reason)
     diameter = (fingerprint.diameter_median or TARGET_DIAMETER / scale) * scale
 
     depth_value = next(
         (d for d in range(2, 6) if receptive_field(d) >= CONTEXT_DIAMETERS * diameter), 5
     )
     depth = choose(
-        model, "depth", config.model.depth, depth_value,
+        "model", "depth", depth_value,
         f"receptive field {receptive_field(depth_value)} px covers "
         f"{CONTEXT_DIAMETERS:g} objects of {diameter:.0f} px",
     )
@@ -173,7 +174,7 @@ def choose_settings(
     patch_value = int(math.ceil(min(wanted, max(largest, floor)) / multiple) * multiple)
     patch_value = int(math.ceil(patch_value / 16) * 16)
     choose(
-        train, "patch_size", config.train.patch_size, patch_value,
+        "train", "patch_size", patch_value,
         f"{patch_value / diameter:.1f} object diameters, a multiple of 2**depth",
     )
     if gpu:
@@ -182,21 +183,21 @@ def choose_settings(
     else:
         width_value, batch_value = 8, 8
         device_words = "CPU"
-    width = choose(model, "base_channels", config.model.base_channels, width_value,
+    width = choose("model", "base_channels", width_value,
                    f"fits the {device_words}")
-    choose(train, "batch_size", config.train.batch_size, batch_value, f"fits the {device_words}")
+    choose("train", "batch_size", batch_value, f"fits the {device_words}")
     choose(
-        train, "learning_rate", config.train.learning_rate, 1e-3 if width <= 16 else 2e-4,
+        "train", "learning_rate", 1e-3 if width <= 16 else 2e-4,
         "measured for narrow networks" if width <= 16 else "the paper's rate for wide networks",
     )
     if config.train.steps is None:
         choose(
-            train, "time_budget", config.train.time_budget,
+            "train", "time_budget",
             GPU_BUDGET_MINUTES if gpu else CPU_BUDGET_MINUTES, f"default on {device.type}",
         )
     if not gpu:
         cores = available_cores()
-        choose(train, "num_threads", config.train.num_threads, cores,
+        choose("train", "num_threads", cores,
                f"{cores} core(s) available")
     # Measured on the one benchmark set that mixes polarities (DSB2018, one
     # seed each, docs/benchmarks.md): at the images' own scale inversion
@@ -204,7 +205,7 @@ def choose_settings(
     # it lowered it (0.445 -> 0.250).
     invert = 0.5 if fingerprint.polarity == "mixed" else 0.0
     choose(
-        train, "invert_intensity", config.train.invert_intensity, invert,
+        "train", "invert_intensity", invert,
         "objects are brighter than the background on some images, darker on others"
         if invert else f"contrast polarity {fingerprint.polarity}",
     )
@@ -220,8 +221,8 @@ def choose_settings(
             f"a fifth of the smallest objects' area ({area:.0f} px), at least a fiftieth "
             f"of the median ({median_area:.0f} px)"
         )
-    choose(predict, "min_instance_size", config.predict.min_instance_size, min_size, why)
-    resolved = config.replace(model=model, train=train, predict=predict)
+    choose("predict", "min_instance_size", min_size, why)
+    resolved = config.replace(**chosen)
     return resolved, choices
 
 
