@@ -133,14 +133,20 @@ def test_shape_mismatch_is_an_error():
         instances_from_outputs(np.ones((5, 5), np.uint8), separation=np.zeros((5, 6), np.uint8))
 
 
-def test_two_seeds_in_one_wide_object_do_not_cut_it():
-    # One large object (no neck) with two detection blobs and no interface:
-    # the seeds alone are no evidence of two objects.
+def _wide_object_with_two_seeds() -> tuple[np.ndarray, np.ndarray]:
+    """A 40 x 100 rectangle (no neck anywhere) and two detection blobs far apart in it."""
     seg = np.zeros((60, 120), np.uint8)
     seg[10:50, 10:110] = 1
     det = np.zeros_like(seg)
     det[25:35, 25:35] = 1
     det[25:35, 85:95] = 1
+    return seg, det
+
+
+def test_two_seeds_in_one_wide_object_do_not_cut_it():
+    # One large object (no neck) with two detection blobs and no interface:
+    # the seeds alone are no evidence of two objects.
+    seg, det = _wide_object_with_two_seeds()
     inst, _ = instances_from_outputs(seg, None, det, min_size=5)
     assert inst.max() == 1
     # The old rule (split by any seeds) cuts it in two.
@@ -159,11 +165,7 @@ def test_two_seeds_of_touching_discs_split_at_the_neck():
 
 
 def test_a_partial_interface_supports_a_split_without_a_neck():
-    seg = np.zeros((60, 120), np.uint8)
-    seg[10:50, 10:110] = 1
-    det = np.zeros_like(seg)
-    det[25:35, 25:35] = 1
-    det[25:35, 85:95] = 1
+    seg, det = _wide_object_with_two_seeds()
     sep = np.zeros_like(seg)
     sep[10:50:2, 60] = 1  # a dashed interface line: gaps everywhere, so no cut on its own
     inst, _ = instances_from_outputs(seg, sep, det, min_size=5)
