@@ -13,6 +13,16 @@ pytest.importorskip("qtpy")
 from plugin_helpers import PLUGIN
 
 
+@pytest.fixture(autouse=True)
+def recovery_dir(tmp_path, monkeypatch):
+    """Autosaved labels and models of each test go to its own folder, never the user's."""
+    from napari_lazyunet.core.recovery import RECOVERY_ENV
+
+    folder = tmp_path / "recovery"
+    monkeypatch.setenv(RECOVERY_ENV, str(folder))
+    return folder
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/napari" in str(item.fspath).replace("\\", "/"):

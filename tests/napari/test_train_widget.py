@@ -140,8 +140,39 @@ def test_save_load_and_continue(make_napari_viewer, sample, tmp_path, notes):
     tiny_settings(second, steps=2)
     second.validation_spin.setValue(0.0)
     assert second.start()
-    assert second.model is loaded and loaded.steps_done == 4
+    # Continuing trains a copy: the loaded model stays, both can be chosen.
+    continued = second.model
+    assert continued is not loaded and continued.steps_done == 4 and loaded.steps_done == 2
     assert second.plot.series("loss")[0] == [1.0, 2.0, 3.0, 4.0]
+    store = model_store(other)
+    assert [e.model for e in store.entries] == [loaded, continued]
+    assert store.model is continued and store.current.file is not None  # kept in a file
+    assert LazyUNet.load(store.current.file).steps_done == 4
+    assert second.chooser.combo.count() == 2
+    second.chooser.combo.activated.emit(0)
+    assert store.model is loaded
+    second.chooser.discard()  # loaded from a file: discarded without asking
+    assert store.entries[0].model is continued and store.model is continued
+
+
+def test_training_never_replaces_a_model_and_keeps_it_in_a_file(
+    make_napari_viewer, sample, recovery_dir, notes
+):
+    viewer = make_napari_viewer()
+    add_foam_image(viewer, sample, 0, strong=True)
+    widget = _widget(viewer, steps=2, validation=None)
+    assert widget.start()
+    first = widget.model
+    assert widget.start()
+    second = widget.model
+    store = model_store(viewer)
+    assert [e.model for e in store.entries] == [first, second] and store.model is second
+    # Without a model file of the user's, each run kept its model in the recovery folder.
+    files = sorted((recovery_dir / "models").glob("model-*.pt"))
+    assert len(files) == 2 and {e.file for e in store.entries} == set(files)
+    assert any("the model is kept in" in n[1] for n in notes)
+    store.discard(0)
+    assert store.entries[0].model is second and files[0].is_file()  # the file stays
 
 
 def test_error_notifications(make_napari_viewer, sample, tmp_path, notes):

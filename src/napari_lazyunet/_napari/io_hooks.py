@@ -26,7 +26,10 @@ from .layer_links import (
     labels_layer_data,
 )
 
-__all__ = ["get_reader", "project_folder_of", "read_project", "write_project"]
+__all__ = [
+    "get_reader", "label_stack", "plane_file_names", "project_folder_of", "read_project",
+    "write_project",
+]
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -76,7 +79,9 @@ def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData]] | 
     return read_project if project_folder_of(path) is not None else None
 
 
-def _label_stack(arrays: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray:
+def label_stack(arrays: list[np.ndarray | None], shape: tuple[int, ...]) -> np.ndarray:
+    """Planes of labels as one ``(n, *shape)`` array of the smallest unsigned dtype that
+    holds them (zeros where a plane is ``None``)."""
     largest = max([int(a.max()) for a in arrays if a is not None and a.size] or [0])
     dtype = np.uint8 if largest <= 255 else (np.uint16 if largest <= 65535 else np.uint32)
     out = np.zeros((len(arrays), *shape), dtype=dtype)
@@ -112,7 +117,7 @@ def _layers_for(
     ]
     colors = meta[LINK_KEY]["class_colors"]
     for role in ROLES:
-        data = _label_stack([getattr(lab, role) for lab in labels], tuple(shape))
+        data = label_stack([getattr(lab, role) for lab in labels], tuple(shape))
         if not stacked:
             data = data[0]
         layers.append(labels_layer_data(data, f"{layer_name} {role}", link, role, colors))
@@ -161,7 +166,11 @@ def _stem(text: str) -> str:
     return stem or "image"
 
 
-def _plane_names(meta: dict[str, Any], layer_name: str, n: int, stacked: bool) -> list[str]:
+def plane_file_names(
+    meta: dict[str, Any], layer_name: str, n: int, stacked: bool
+) -> list[str]:
+    """File stems of an image layer's ``n`` planes in a project folder: the names it was
+    read with, else the layer name (numbered ``NAME_000``... for a stack)."""
     stored = meta.get("plane_names")
     if isinstance(stored, list) and len(stored) == n:
         return [str(s) for s in stored]
@@ -230,7 +239,9 @@ def write_project(path: str, layer_data: list[LayerData]) -> list[str]:
             class_names = here
         strong = {int(p) for p in meta.get("strong") or []}
         sparse = {int(p) for p in meta.get("sparse") or []}
-        plane_names = _plane_names(meta, str(attributes.get("name", "image")), len(planes), stacked)
+        plane_names = plane_file_names(
+            meta, str(attributes.get("name", "image")), len(planes), stacked
+        )
         for flat, (index, name) in enumerate(zip(planes, plane_names, strict=True)):
             arrays: dict[str, np.ndarray | None] = {}
             for role in ROLES:

@@ -32,6 +32,7 @@ from . import layer_links as ll
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error
 from ._scroll import scroll_contents
+from .autosave import label_autosaver
 
 __all__ = ["LabelCounts", "LabelsWidget", "count_labels"]
 
@@ -118,6 +119,7 @@ class LabelsWidget(QWidget):
     def __init__(self, napari_viewer: Any):
         super().__init__()
         self.viewer = napari_viewer
+        label_autosaver(napari_viewer)
         self._watched: list[Labels] = []
         self._watched_image: Any = None
         self._shown_classes: tuple[Any, ...] = ()

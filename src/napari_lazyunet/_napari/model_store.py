@@ -1,11 +1,14 @@
-"""The model shared by the widgets of one viewer.
+"""The models of one viewer, shared by the widgets.
 
-The Train widget publishes the model it trained (or loaded) here and the
-Predict widget reads it, without either widget knowing about the other and
-without process-wide state: every viewer has its own :class:`ModelStore`,
-kept in a :class:`weakref.WeakKeyDictionary` keyed by the viewer, so the
-store (and the model it holds) goes away with its viewer and two viewers
-never see each other's model.
+The Train widget adds every model it trains (or loads) here and the Predict
+widget predicts with the chosen one, without either widget knowing about the
+other and without process-wide state: every viewer has its own
+:class:`ModelStore`, kept in a :class:`weakref.WeakKeyDictionary` keyed by
+the viewer, so the store (and its models) goes away with its viewer and two
+viewers never see each other's models.
+
+A new training run never replaces a finished model: each run adds an entry,
+and every entry stays selectable until the user discards it.
 
 >>> store = model_store(viewer)  # doctest: +SKIP
 >>> store.model, store.source    # doctest: +SKIP
@@ -15,60 +18,154 @@ never see each other's model.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from psygnal import Signal
 
 from napari_lazyunet.api import LazyUNet
 
-__all__ = ["ModelStore", "model_store"]
+__all__ = ["ModelStore", "StoredModel", "model_store"]
 
 
-class ModelStore:
-    """Holds the current model of a viewer and announces changes.
+@dataclass
+class StoredModel:
+    """One model of a viewer.
 
     Attributes
     ----------
-    model : LazyUNet or None
-        The model trained or loaded last in this viewer.
+    model : LazyUNet
+        The model.
     source : str
-        Where it came from, for display (``"trained in this viewer (200 steps)"``,
-        ``"loaded from /path/model.pt"``).
+        Where it came from, for display.
+    file : Path or None
+        A file that holds its current weights (loaded from, saved to, or
+        kept by training), ``None`` when only the viewer has it.
+    """
+
+    model: LazyUNet
+    source: str
+    file: Path | None = None
+
+    def label(self) -> str:
+        """One line for a list of models."""
+        kept = f" · {self.file.name}" if self.file is not None else " · not saved"
+        return f"{self.source}{kept}"
+
+
+class ModelStore:
+    """The models of a viewer, the chosen one, and whether training is using it.
+
+    Attributes
+    ----------
+    entries : list of StoredModel
+        Every model trained or loaded in this viewer and not discarded, oldest first.
+    index : int
+        Position of the chosen model in :attr:`entries` (-1 when there is none).
     busy : bool
-        True while a training run is updating the model's weights; prediction
-        with it must wait.
+        True while a training run is updating the chosen model's weights;
+        prediction with it must wait.
     changed : psygnal.Signal
-        Emitted with the store after :meth:`set` or a change of ``busy``.
+        Emitted with the store after any change.
     """
 
     changed = Signal(object)
 
     def __init__(self) -> None:
-        self.model: LazyUNet | None = None
-        self.source = ""
+        self.entries: list[StoredModel] = []
+        self.index = -1
         self.busy = False
 
-    def set(self, model: LazyUNet | None, source: str = "") -> None:
-        """Publish ``model`` (``None`` clears the store).
+    # ------------------------------------------------------------------ reading
+    @property
+    def current(self) -> StoredModel | None:
+        """The chosen entry, or ``None``."""
+        return self.entries[self.index] if 0 <= self.index < len(self.entries) else None
+
+    @property
+    def model(self) -> LazyUNet | None:
+        """The chosen model, or ``None``."""
+        return None if self.current is None else self.current.model
+
+    @property
+    def source(self) -> str:
+        """Where the chosen model came from (``""`` when there is none)."""
+        return "" if self.current is None else self.current.source
+
+    def entry_of(self, model: LazyUNet) -> StoredModel | None:
+        """The entry holding ``model`` (by identity), or ``None``."""
+        return next((e for e in self.entries if e.model is model), None)
+
+    def unsaved(self) -> list[StoredModel]:
+        """Entries whose weights are in no file."""
+        return [e for e in self.entries if e.file is None]
+
+    # ------------------------------------------------------------------ changing
+    def add(self, model: LazyUNet, source: str, file: str | Path | None = None) -> StoredModel:
+        """Add a model (or update the entry that already holds it) and choose it.
 
         Parameters
         ----------
-        model : LazyUNet or None
+        model : LazyUNet
             The model.
         source : str
             Where it came from, shown in the widgets.
+        file : str or Path, optional
+            A file holding its current weights.
+
+        Returns
+        -------
+        StoredModel
         """
-        self.model = model
-        self.source = source if model is not None else ""
+        entry = self.entry_of(model)
+        if entry is None:
+            entry = StoredModel(model, source)
+            self.entries.append(entry)
+        entry.source = source
+        entry.file = None if file is None else Path(file)
+        self.index = self.entries.index(entry)
+        self.changed.emit(self)
+        return entry
+
+    def set(self, model: LazyUNet | None, source: str = "") -> None:
+        """Add and choose ``model`` (``None`` discards the chosen entry)."""
+        if model is None:
+            self.discard()
+        else:
+            self.add(model, source)
+
+    def choose(self, index: int) -> None:
+        """Make entry ``index`` the chosen model."""
+        if not 0 <= index < len(self.entries):
+            raise IndexError(f"no model {index}; the viewer has {len(self.entries)}")
+        if index != self.index:
+            self.index = index
+            self.changed.emit(self)
+
+    def discard(self, index: int | None = None) -> None:
+        """Remove entry ``index`` (default: the chosen one); the newest left is chosen."""
+        index = self.index if index is None else index
+        if not 0 <= index < len(self.entries):
+            return
+        del self.entries[index]
+        self.index = len(self.entries) - 1
         self.changed.emit(self)
 
+    def mark_saved(self, model: LazyUNet, file: str | Path) -> None:
+        """Record that ``file`` now holds ``model``'s weights."""
+        entry = self.entry_of(model)
+        if entry is not None:
+            entry.file = Path(file)
+            self.changed.emit(self)
+
     def set_busy(self, busy: bool) -> None:
-        """Mark the model as being trained (``True``) or free (``False``)."""
+        """Mark the chosen model as being trained (``True``) or free (``False``)."""
         self.busy = bool(busy)
         self.changed.emit(self)
 
     def describe(self) -> str:
-        """One line naming the model and its origin, or saying there is none."""
+        """One line naming the chosen model and its origin, or saying there is none."""
         if self.model is None:
             return "no model yet: train one or load a model file"
         classes = ", ".join(self.model.class_names)
@@ -86,7 +183,7 @@ def model_store(viewer: Any) -> ModelStore:
     Parameters
     ----------
     viewer : napari.Viewer
-        The viewer whose widgets share the model.
+        The viewer whose widgets share the models.
 
     Returns
     -------

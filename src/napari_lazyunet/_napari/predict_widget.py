@@ -45,8 +45,10 @@ from napari_lazyunet.core.io import list_images, read_image, write_image, write_
 from napari_lazyunet.core.labels import LabelError
 from napari_lazyunet.core.predict import Prediction
 
+from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_warning
 from ._scroll import scroll_contents
+from .autosave import label_autosaver
 from .layer_links import label_shape
 from .model_store import model_store
 from .prediction_layers import OUTPUT_ROLES, is_output_layer, show_prediction
@@ -179,6 +181,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.store = model_store(napari_viewer)
+        label_autosaver(napari_viewer)
         self.use_threads = True
         self.job: Job | None = None
         self.last_outcome: Outcome | None = None
@@ -203,6 +206,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         model_form.addRow(self.model_label)
+        self.chooser = ModelChooser(self.store)
+        model_form.addRow("Viewer model", self.chooser)
         layout.addWidget(model_box)
 
         input_box = QGroupBox("Input and output")

@@ -26,6 +26,7 @@ from . import layer_links as ll
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error, notify_info
 from ._scroll import scroll_contents
+from .autosave import label_autosaver
 
 __all__ = ["MODES", "RefineJob", "RefineWidget", "inner_region_ids", "merge_segmentation"]
 
@@ -119,6 +120,7 @@ class RefineWidget(QWidget):
     def __init__(self, napari_viewer: Any):
         super().__init__()
         self.viewer = napari_viewer
+        label_autosaver(napari_viewer)
         #: Run GrabCut in a worker thread (the viewer stays responsive); tests may turn it off.
         self.use_thread = True
         self.last_result: GrabCutResult | None = None

@@ -8,14 +8,18 @@ viewer's linked layers and/or a project folder), builds a
 :class:`~napari_lazyunet.core.train.TrainEvent` arrives on the main thread,
 where it moves the progress bar and extends the loss plot (redrawn at most
 5 times per second). Stop ends the run at the next step; the engine then
-writes the checkpoint file (when one is set) and the model keeps the weights
-reached. The model is published in the viewer's
-:class:`~napari_lazyunet._napari.model_store.ModelStore`, where the Predict
-widget finds it.
+writes the model file and the model keeps the weights reached. Without a
+model file of the user's, the run writes one into the recovery folder
+(:func:`~napari_lazyunet.core.recovery.model_recovery_path`), so closing the
+viewer never loses a trained model. Every run adds its model to the viewer's
+:class:`~napari_lazyunet._napari.model_store.ModelStore` (continuing
+training works on a copy), where the Predict widget finds it: a new run never
+replaces a finished model.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,11 +54,14 @@ from napari_lazyunet.core.autoconfig import CPU_BUDGET_MINUTES
 from napari_lazyunet.core.devices import available_devices
 from napari_lazyunet.core.io import load_project
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
+from napari_lazyunet.core.recovery import model_recovery_path
 from napari_lazyunet.core.train import TrainEvent
 from napari_lazyunet.demo import DemoSettings
 
+from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_info, notify_warning
 from ._scroll import scroll_contents
+from .autosave import label_autosaver
 from .layer_links import collect_training_data, linked_layers
 from .loss_plot import LossPlot
 from .model_store import model_store
@@ -241,6 +248,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.store = model_store(napari_viewer)
+        label_autosaver(napari_viewer)
         self.use_threads = True
         self.model: LazyUNet | None = None
         self.job: Job | None = None
@@ -284,9 +292,10 @@ class TrainWidget(JobWidgetMixin, QWidget):
         # ---- model and training settings (defaults from the engine)
         cfg_box = QGroupBox("Model and training")
         form = QFormLayout(cfg_box)
-        self.continue_check = QCheckBox("continue training the current model")
+        self.continue_check = QCheckBox("continue training the chosen model")
         self.continue_check.setToolTip(
-            "Fine-tune the model trained or loaded last in this viewer instead of a new one"
+            "Fine-tune a copy of the model chosen below instead of a new one; the chosen "
+            "model itself stays as it is"
         )
         form.addRow(self.continue_check)
         self.preset_combo = QComboBox()
@@ -366,7 +375,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
         )
         form.addRow("CPU threads", self.threads_spin)
         self.checkpoint_edit = QLineEdit()
-        self.checkpoint_edit.setPlaceholderText("optional: model file kept up to date")
+        self.checkpoint_edit.setPlaceholderText("empty: a file in the recovery folder")
+        self.checkpoint_edit.setToolTip(
+            "Model file kept up to date during training (every few minutes, at the end and "
+            "on stop); empty: a new file in the recovery folder"
+        )
         form.addRow("Checkpoint", self.checkpoint_edit)
         layout.addWidget(cfg_box)
         self._preset_fields = {
@@ -399,6 +412,8 @@ class TrainWidget(JobWidgetMixin, QWidget):
         layout.addWidget(self.status)
         self.plot = LossPlot(self)
         layout.addWidget(self.plot)
+        self.chooser = ModelChooser(self.store)
+        layout.addWidget(self.chooser)
         files = QHBoxLayout()
         self.save_button = QPushButton("Save model…")
         self.save_button.clicked.connect(lambda: self.save_model())
@@ -632,7 +647,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             )
             model = self._model_for(data)
             options = self.train_options()
-            checkpoint = self.checkpoint_edit.text().strip() or None
+            checkpoint = self.checkpoint_edit.text().strip() or str(model_recovery_path())
             train_set = data.subset(train_idx)
             validation = None
             if val_idx:
@@ -672,8 +687,6 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.load_button.setEnabled(False)
-        if self.store.model is model:
-            self.store.set_busy(True)
         self._start_job(generator)
         return True
 
@@ -681,7 +694,8 @@ class TrainWidget(JobWidgetMixin, QWidget):
         if self.continue_check.isChecked() and self.store.model is not None:
             model = self.store.model
             model.check_compatible(data.class_names, data.in_channels)
-            return model
+            # A copy: the chosen model stays as it is, whatever this run does.
+            return copy.deepcopy(model)
         return LazyUNet(self.config_for(data.class_names, data.in_channels))
 
     def stop(self) -> None:
@@ -721,17 +735,14 @@ class TrainWidget(JobWidgetMixin, QWidget):
         model = self.model
         self.plot.redraw()
         if outcome.status == "failed":
-            if self.store.model is model:
-                self.store.set_busy(False)
             self._show_error(outcome.error)
             return
         done = model.steps_done - self._start_step
         if done == 0:
-            self.status.setText("Stopped before the first step; the model is unchanged.")
-            if self.store.model is model:
-                self.store.set_busy(False)
+            self.status.setText("Stopped before the first step; no model was added.")
             return
-        where = f"; checkpoint: {self._checkpoint}" if self._checkpoint else ""
+        written = Path(self._checkpoint) if Path(self._checkpoint).is_file() else None
+        where = f"; model file: {written}" if written else ""
         if outcome.status == "stopped":
             message = (
                 f"Stopped at step {model.steps_done}; the model keeps the weights reached{where}."
@@ -747,8 +758,12 @@ class TrainWidget(JobWidgetMixin, QWidget):
                 "Settings chosen from the data: "
                 + "; ".join(f"{c.field.split('.')[-1]} {c.value}" for c in model.choices)
             )
-        self.store.busy = False
-        self.store.set(model, f"trained in this viewer ({model.steps_done} steps)")
+        verb = "stopped" if outcome.status == "stopped" else "trained"
+        self.store.add(model, f"{verb} in this viewer ({model.steps_done} steps)", file=written)
+        if written is not None and not self.checkpoint_edit.text().strip():
+            notify_info(
+                f"the model is kept in {written}; use 'Save model…' to put it elsewhere"
+            )
 
     # ------------------------------------------------------------------- files
     def save_model(self, path: str | os.PathLike | None = None) -> Path | None:
@@ -776,6 +791,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         except (OSError, *EXPECTED_ERRORS) as error:
             self._show_error(error)
             return None
+        self.store.mark_saved(model, written)
         notify_info(f"model saved to {written}")
         self.status.setText(f"Saved {written}.")
         return written
@@ -804,7 +820,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.set_form(model.config)
         self.continue_check.setChecked(True)
         self.plot.set_history(model.history)
-        self.store.set(model, f"loaded from {path}")
+        self.store.add(model, f"loaded from {Path(path).name}", file=path)
         self.status.setText(f"Loaded {Path(path).name}: {model!r}.")
         return model
 

@@ -228,7 +228,11 @@ def labels_writer(path: PathLike, array: np.ndarray) -> Writer:
             f"labels for {path} have dtype {array.dtype}; labels must be integers, "
             "convert with .astype(np.uint8) (or uint16 for many instances)"
         )
-    return lambda stream: tifffile.imwrite(stream, array, compression="zlib")
+    # A stack of label planes is never colour: tifffile would store (3, Y, X) or
+    # (4, Y, X) as planar RGB without being told.
+    return lambda stream: tifffile.imwrite(
+        stream, array, compression="zlib", photometric="minisblack"
+    )
 
 
 def image_writer(path: PathLike, image: np.ndarray) -> Writer:
@@ -575,10 +579,14 @@ def _label_writes(folder: Path, name: str, labels: ImageLabels) -> dict[Path, Wr
     return writes
 
 
-def _remove_stale_label_files(folder: Path, name: str, written: Sequence[Path]) -> None:
+def _remove_stale_label_files(
+    folder: Path, name: str, written: Sequence[Path], keep: Sequence[str] = ()
+) -> None:
     """Remove the label files of ``name`` that were not just written (other suffixes, or
-    layers that are ``None`` now)."""
+    layers that are ``None`` now), except those of the tasks in ``keep``."""
     for task in LABEL_FOLDERS:
+        if task in keep:
+            continue
         task_dir = folder / task
         if task_dir.is_dir():
             for suffix in LABEL_SUFFIXES:
@@ -591,12 +599,14 @@ def _write_settings(folder: Path, settings: dict[str, Any]) -> None:
     write_atomic({folder / PROJECT_FILE: json_writer(settings)})
 
 
-def save_labels(folder: PathLike, name: str, labels: ImageLabels) -> list[Path]:
+def save_labels(
+    folder: PathLike, name: str, labels: ImageLabels, *, keep: Sequence[str] = ()
+) -> list[Path]:
     """Write the label files of one image of a project and record its flags.
 
     Layers that are ``None`` have their old files removed, so the folder
-    always matches ``labels``. ``strong`` / ``sparse`` are updated in
-    ``project.json`` (created when missing).
+    always matches ``labels`` (except the tasks in ``keep``). ``strong`` /
+    ``sparse`` are updated in ``project.json`` (created when missing).
 
     Parameters
     ----------
@@ -606,6 +616,10 @@ def save_labels(folder: PathLike, name: str, labels: ImageLabels) -> list[Path]:
         Image name (stem, or file name whose stem is used).
     labels : ImageLabels
         The labels to write.
+    keep : sequence of str
+        Tasks whose files stay when their layer is ``None`` (autosave: a
+        layer missing from the viewer is no reason to delete what was saved
+        of it).
 
     Returns
     -------
@@ -622,7 +636,7 @@ def save_labels(folder: PathLike, name: str, labels: ImageLabels) -> list[Path]:
             "to let labels be saved"
         )
     written = write_atomic(_label_writes(folder, name, labels))
-    _remove_stale_label_files(folder, name, written)
+    _remove_stale_label_files(folder, name, written, keep)
     for key, flag in (("strong", labels.strong), ("sparse", not labels.detection_complete)):
         entries = [e for e in settings.get(key) or [] if _check_name(e) != name]
         if flag:
