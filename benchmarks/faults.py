@@ -96,7 +96,7 @@ def duration(args: list[str]) -> float:
 
 def classify(path: Path, old: bytes | None, readable) -> str:
     if not path.exists():
-        return "lost" if old is not None else "new"  # nothing before, nothing now: fine
+        return "lost" if old is not None else "old"  # nothing before, nothing now
     data = path.read_bytes()
     if old is not None and data == old:
         return "old"
@@ -147,13 +147,14 @@ def kill_train(work: Path, kills: int, rng: random.Random) -> dict:
 
 # -------------------------------------------------------------------------- refine
 def kill_refine(work: Path, kills: int, rng: random.Random) -> dict:
-    pristine = make_project(work / "pristine")
+    pristine = make_project(work / "pristine", n_images=8)
     project = work / "project"
-    args = ["refine", str(project), "--mark-strong", "--images", "img_1", "img_2", "img_3"]
+    refined = [f"img_{k}" for k in range(1, 8)]
+    args = ["refine", str(project), "--mark-strong", "--images", *refined]
     shutil.copytree(pristine, project)
     full = duration(args)
     watched = [project / "project.json"] + [
-        project / "segmentation" / f"img_{k}.tif" for k in range(4)
+        project / "segmentation" / f"img_{k}.tif" for k in range(8)
     ]
     counts = dict.fromkeys(OUTCOMES, 0) | {"temporary files": 0, "inconsistent project": 0}
     for _ in range(kills):
@@ -174,7 +175,7 @@ def kill_refine(work: Path, kills: int, rng: random.Random) -> dict:
 
 # ------------------------------------------------------------------------- predict
 def kill_predict(work: Path, kills: int, rng: random.Random) -> dict:
-    project = make_project(work / "project")
+    project = make_project(work / "project", n_images=12)
     first, second = work / "first.pt", work / "second.pt"
     run(["train", str(project), "-o", str(first), *TINY, "--steps", "2", "--seed", "1"])
     run(["train", str(project), "-o", str(second), *TINY, "--steps", "4", "--seed", "2"])

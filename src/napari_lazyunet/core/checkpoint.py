@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,24 +203,62 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
     return path
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+def _check_container(path: Path) -> None:
+    """Raise :class:`CheckpointError` saying what the file is when it is no complete
+    model archive: unreadable, empty, truncated, or another kind of file."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4)
+        complete = zipfile.is_zipfile(path)
+    except OSError as error:
+        raise CheckpointError(
+            f"model file {path} cannot be read ({error.strerror or error}); "
+            "check its permissions"
+        ) from error
+    if not head:
+        raise CheckpointError(f"model file {path} is empty; train the model again or use a copy")
+    if head != _ZIP_MAGIC:
+        pickled = head[:1] == b"\x80"
+        kind = "a plain pickle or old PyTorch file" if pickled else "another kind of file"
+        raise CheckpointError(
+            f"{path} is not a napari-lazyunet model file ({kind}); "
+            "give a .pt file written by lazyunet train or LazyUNet.save"
+        )
+    if not complete:
+        raise CheckpointError(
+            f"{path} is truncated (the model archive ends early, e.g. a copy or download "
+            "that did not finish); use a complete copy or train the model again"
+        )
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a model file without executing any code stored in it.
 
     Raises
     ------
     CheckpointError
-        Missing file, a file that is not a napari-lazyunet model, a file that
-        would need code execution to load (refused), or an incompatible version.
+        Missing, unreadable, empty or truncated file, a file that is not a
+        napari-lazyunet model, a file that would need code execution to load
+        (refused), or an incompatible version; the message says which.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"model file {path} does not exist")
+    _check_container(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # the unpickler raises several types
+    except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"{path} was refused: it is not a plain napari-lazyunet model file "
+            f"{path} was refused: it holds objects other than weights and plain data "
             f"(it may contain code, which is never executed on load). Details: {error}"
+        ) from error
+    except Exception as error:  # a damaged archive member raises several types
+        raise CheckpointError(
+            f"{path} is damaged (a part of the file cannot be read: {error}); "
+            "use another copy of the model or train it again"
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path} is not a napari-lazyunet model file")
