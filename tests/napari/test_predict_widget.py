@@ -281,3 +281,32 @@ def test_train_then_predict_on_the_plugin_sample(foam_viewer, qtbot):
     from napari_lazyunet._napari.layer_links import linked_layers
 
     assert sorted(linked_layers(viewer, image)) == ["detection", "segmentation", "separation"]
+
+
+def test_output_layers_are_added_one_per_turn_of_the_event_loop(
+    make_napari_viewer, qtbot, sample, trained
+):
+    """Adding a layer builds its visual on the GUI thread; all of them at once froze the viewer."""
+    from qtpy.QtCore import QTimer
+
+    model, _ = trained
+    viewer = make_napari_viewer()
+    viewer.add_image(np.stack(sample.images[:2]), name="stack")
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer)
+    widget.use_threads = True
+    widget.probability_check.setChecked(True)
+    ticks = [0]
+    ticker = QTimer()
+    ticker.setInterval(0)
+    ticker.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
+    inserted_at: list[int] = []
+    viewer.layers.events.inserted.connect(lambda event: inserted_at.append(ticks[0]))
+    ticker.start()
+    assert widget.run()
+    qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
+    ticker.stop()
+    assert widget.last_outcome.status == "finished"
+    assert len(inserted_at) == 7  # four label layers, three probability images
+    assert len(set(inserted_at)) == len(inserted_at)  # never two in one turn
+    assert "Predicted 1 image(s)" in widget.status.text()

@@ -15,6 +15,7 @@ layers are only touched in main-thread callbacks.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from napari.layers import Image
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -51,7 +53,7 @@ from ._scroll import scroll_contents
 from .autosave import label_autosaver
 from .layer_links import label_shape
 from .model_store import model_store
-from .prediction_layers import OUTPUT_ROLES, is_output_layer, show_prediction
+from .prediction_layers import OUTPUT_ROLES, is_output_layer, iter_show_prediction
 from .train_widget import MODEL_FILTER, device_combo
 from .workers import Job, JobWidgetMixin, Notice, Outcome
 
@@ -186,6 +188,9 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.job: Job | None = None
         self.last_outcome: Outcome | None = None
         self.outputs: dict[str, dict[str, Any]] = {}
+        self._showing: deque[tuple[str, Iterator[tuple[str, Any]]]] = deque()
+        self._show_scheduled = False
+        self._pending_outcome: Outcome | None = None
         self._written: list[Path] = []
         self._file_model: tuple[str, float, LazyUNet] | None = None
         defaults = PredictConfig()
@@ -474,6 +479,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
             self._show_error(error)
             return False
         self.outputs = {}
+        self._showing.clear()
+        self._pending_outcome = None
         self._written = []
         self._targets = targets
         self.progress.setValue(0)
@@ -499,20 +506,66 @@ class PredictWidget(JobWidgetMixin, QWidget):
             layer = item.target.layer
             if layer is None or layer not in self.viewer.layers:
                 return  # the input layer was removed meanwhile
-            self.outputs[layer.name] = show_prediction(
+            shown = iter_show_prediction(
                 self.viewer, layer, item.prediction,
                 probabilities=self.probability_check.isChecked(),
             )
+            self._showing.append((layer.name, shown))
+            if self.use_threads:
+                # One layer per turn of the event loop: adding all of an image's
+                # layers at once would freeze the viewer for a second or more.
+                self._schedule_show()
+            else:
+                while self._show_next():
+                    pass
         elif isinstance(item, _Written):
             self._written.extend(item.files)
         elif isinstance(item, Notice):
             notify_warning(item.message)
 
+    def _schedule_show(self) -> None:
+        if not self._show_scheduled:
+            self._show_scheduled = True
+            QTimer.singleShot(0, self._show_step)
+
+    def _show_step(self) -> None:
+        self._show_scheduled = False
+        if self._show_next():
+            self._schedule_show()
+        elif self._pending_outcome is not None:
+            outcome, self._pending_outcome = self._pending_outcome, None
+            self._report(outcome)
+
+    def _show_next(self) -> bool:
+        """Add or update one output layer; False when none is left to show."""
+        while self._showing:
+            name, shown = self._showing[0]
+            try:
+                role, layer = next(shown)
+            except StopIteration:
+                self._showing.popleft()
+                continue
+            self.outputs.setdefault(name, {})[role] = layer
+            return True
+        return False
+
+    @property
+    def running(self) -> bool:
+        """True while predicting, and until the last output layer has been added."""
+        return self.job is not None or self._pending_outcome is not None
+
     def _on_done(self, outcome: Outcome) -> None:
         self.job = None
+        self.cancel_button.setEnabled(False)
+        if self._showing:  # the last layers are still being added
+            self._pending_outcome = outcome
+            self._schedule_show()
+            return
+        self._report(outcome)
+
+    def _report(self, outcome: Outcome) -> None:
         self.last_outcome = outcome
         self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
         if outcome.status == "failed":
             self._show_error(outcome.error)
             return

@@ -14,6 +14,7 @@ scale and translation of the input image.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "PROBABILITY_TASKS",
     "find_output_layer",
     "is_output_layer",
+    "iter_show_prediction",
     "output_name",
     "show_prediction",
 ]
@@ -131,10 +133,31 @@ def show_prediction(
         "instances": ..., "segmentation probability": Image, ...}`` (roles the
         model does not predict, e.g. separation of a single-task model, are absent).
     """
+    layers: dict[str, Labels | Image] = {}
+    for name, layer in iter_show_prediction(
+        viewer, image_layer, prediction, probabilities=probabilities
+    ):
+        layers[name] = layer
+    return layers
+
+
+def iter_show_prediction(
+    viewer: Any,
+    image_layer: Image,
+    prediction: Prediction,
+    *,
+    probabilities: bool = False,
+) -> Iterator[tuple[str, Labels | Image]]:
+    """:func:`show_prediction` one layer at a time: yields ``(name, layer)`` after each.
+
+    Adding a layer to a viewer costs a tenth of a second or more (its
+    visual is built on the GUI thread); a widget that resumes this generator
+    on the next turns of the event loop never blocks the viewer for all
+    layers at once.
+    """
     link = link_id(image_layer)
     ndim = prediction.instances.ndim
     geometry = _geometry(image_layer, ndim)
-    layers: dict[str, Labels | Image] = {}
     for role in OUTPUT_ROLES:
         data = getattr(prediction, role)
         if data is None:
@@ -153,28 +176,28 @@ def show_prediction(
             layer.data = data
             layer.scale = geometry["scale"]
             layer.translate = geometry["translate"]
-        layers[role] = layer
-    if probabilities:
-        for task in PROBABILITY_TASKS:
-            probs = prediction.probabilities.get(task)
-            if probs is None:
-                continue
-            data = _foreground(probs, task).astype(np.float32)
-            layer = find_output_layer(viewer, image_layer, task, probability=True)
-            if layer is None:
-                layer = viewer.add_image(
-                    data,
-                    name=output_name(image_layer, task, probability=True),
-                    metadata={LINK_KEY: {"probability": task, "image": link}},
-                    colormap="magma",
-                    contrast_limits=(0.0, 1.0),
-                    blending="additive",
-                    visible=False,
-                    **geometry,
-                )
-            else:
-                layer.data = data
-                layer.scale = geometry["scale"]
-                layer.translate = geometry["translate"]
-            layers[f"{task} probability"] = layer
-    return layers
+        yield role, layer
+    if not probabilities:
+        return
+    for task in PROBABILITY_TASKS:
+        probs = prediction.probabilities.get(task)
+        if probs is None:
+            continue
+        data = _foreground(probs, task).astype(np.float32)
+        layer = find_output_layer(viewer, image_layer, task, probability=True)
+        if layer is None:
+            layer = viewer.add_image(
+                data,
+                name=output_name(image_layer, task, probability=True),
+                metadata={LINK_KEY: {"probability": task, "image": link}},
+                colormap="magma",
+                contrast_limits=(0.0, 1.0),
+                blending="additive",
+                visible=False,
+                **geometry,
+            )
+        else:
+            layer.data = data
+            layer.scale = geometry["scale"]
+            layer.translate = geometry["translate"]
+        yield f"{task} probability", layer
