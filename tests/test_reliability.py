@@ -20,6 +20,7 @@ from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core.checkpoint import CheckpointError, load_checkpoint
 from napari_lazyunet.core.io import (
     ProjectError,
+    finish_interrupted_writes,
     labels_writer,
     load_project,
     read_image,
@@ -180,3 +181,49 @@ def test_label_stacks_round_trip_whatever_their_values_and_planes(
         labels_writer(path, stack)(stream)
     np.testing.assert_array_equal(tifffile.imread(path).reshape(stack.shape), stack)
     assert read_image(path).dtype == dtype
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from napari_lazyunet.core import io
+
+folder, renames_before_kill = Path(sys.argv[1]), int(sys.argv[2])
+real_replace, done = os.replace, [0]
+
+def replace_then_die(source, target):
+    if done[0] == renames_before_kill:
+        os.kill(os.getpid(), signal.SIGKILL)  # no finally, no cleanup: a real kill
+    real_replace(source, target)
+    done[0] += 1
+
+io.os.replace = replace_then_die
+io.write_atomic({
+    folder / name: (lambda stream, n=name: stream.write(b"new " + n.encode()))
+    for name in ("detection/a.tif", "segmentation/a.tif", "prediction.json")
+})
+"""
+
+
+@pytest.mark.parametrize("renames_before_kill", [1, 2])
+def test_a_group_killed_between_two_renames_is_completed_on_next_use(
+    tmp_path, renames_before_kill
+):
+    import subprocess
+    import sys
+
+    names = ("detection/a.tif", "segmentation/a.tif", "prediction.json")
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"old " + name.encode())
+    result = subprocess.run(
+        [sys.executable, "-c", _KILLED_WRITER, str(tmp_path), str(renames_before_kill)],
+        capture_output=True, timeout=120,
+    )
+    assert result.returncode == -9, result.stderr
+    contents = [(tmp_path / n).read_bytes() for n in names]
+    assert sum(c.startswith(b"new") for c in contents) == renames_before_kill  # mixed on disk
+    assert finish_interrupted_writes(tmp_path) == 1
+    assert [(tmp_path / n).read_bytes() for n in names] == [b"new " + n.encode() for n in names]
+    assert not list(tmp_path.rglob(".*"))  # no journal, no temporary file left
+    assert finish_interrupted_writes(tmp_path) == 0

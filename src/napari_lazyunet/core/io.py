@@ -165,8 +165,79 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+JOURNAL_PREFIX = ".lazyunet-journal."
+
+
+def _write_journal(pairs: Sequence[tuple[Path, Path]]) -> Path:
+    """Record the renames of a group before doing them (see :func:`finish_interrupted_writes`)."""
+    folder = Path(os.path.commonpath([str(path.parent) for _, path in pairs]))
+    entries = [
+        [os.path.relpath(temporary, folder), os.path.relpath(path, folder)]
+        for temporary, path in pairs
+    ]
+    handle, name = tempfile.mkstemp(dir=folder, prefix=JOURNAL_PREFIX, suffix=".json")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(entries, stream)
+        stream.flush()
+        os.fsync(stream.fileno())
+    _sync_folder(folder)
+    return Path(name)
+
+
+def finish_interrupted_writes(folder: PathLike) -> int:
+    """Complete the group writes that a killed process left half renamed in ``folder``.
+
+    :func:`write_atomic` renames the files of a group one by one; a process
+    killed between two renames would leave some files new and some old. It
+    therefore first records the renames in a journal file next to them
+    (every temporary file complete and fsynced by then) and removes the
+    journal when all are done. This function finishes the renames of every
+    journal left in ``folder`` (or one level below), so the group is all
+    new. Every function of this module that reads or writes a project or a
+    prediction folder calls it first, so a later write is never undone.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        A folder written by :func:`write_atomic` (a project, a prediction folder).
+
+    Returns
+    -------
+    int
+        Number of interrupted groups completed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    finished = 0
+    journals = [*folder.glob(f"{JOURNAL_PREFIX}*.json"), *folder.glob(f"*/{JOURNAL_PREFIX}*.json")]
+    for journal in sorted(journals):
+        base = journal.parent
+        try:
+            entries = json.loads(journal.read_text(encoding="utf-8"))
+        except ValueError:
+            journal.unlink(missing_ok=True)  # cut while written: no rename had started
+            continue
+        targets = set()
+        for temporary, path in entries:
+            if (base / temporary).is_file():
+                os.replace(base / temporary, base / path)
+            targets.add((base / path).parent)
+        for target in targets:
+            _sync_folder(target)
+        journal.unlink()
+        _sync_folder(base)
+        finished += 1
+    return finished
+
+
 def _replace_all(pairs: Sequence[tuple[Path, Path]]) -> None:
-    """Rename every temporary file onto its target; on error remove those not yet renamed."""
+    """Rename every temporary file onto its target; on error remove those not yet renamed.
+
+    A group of several files is journaled first, so that a kill between two
+    renames is completed by :func:`finish_interrupted_writes`.
+    """
+    journal = _write_journal(pairs) if len(pairs) > 1 else None
     done = 0
     try:
         for temporary, path in pairs:
@@ -175,7 +246,9 @@ def _replace_all(pairs: Sequence[tuple[Path, Path]]) -> None:
     finally:
         for temporary, _ in pairs[done:]:
             temporary.unlink(missing_ok=True)
-    for folder in {path.parent for _, path in pairs}:
+        if journal is not None:
+            journal.unlink(missing_ok=True)
+    for folder in {path.parent for _, path in pairs} | ({journal.parent} if journal else set()):
         _sync_folder(folder)
 
 
@@ -470,6 +543,7 @@ def load_project(folder: PathLike) -> Project:
         without segmentation, or labels of the wrong shape.
     """
     folder = Path(folder)
+    finish_interrupted_writes(folder)
     if not folder.is_dir():
         raise ProjectError(f"{folder} is not a folder; give the project folder")
     image_dir = folder / "images"
@@ -627,6 +701,7 @@ def save_labels(
         Written label files.
     """
     folder = Path(folder)
+    finish_interrupted_writes(folder)
     name = _check_name(name)
     settings, source = _read_settings(folder)
     if source is not None and source.name != PROJECT_FILE:
@@ -684,6 +759,7 @@ def save_project(
         The project folder.
     """
     folder = Path(folder)
+    finish_interrupted_writes(folder)
     if not len(names) == len(images) == len(labels):
         raise ProjectError(
             f"{len(names)} names, {len(images)} images and {len(labels)} label sets; "
@@ -770,6 +846,7 @@ class PredictionFolder:
             raise ProjectError(f"{out} is a file; give a folder for the predictions")
         if not out.is_dir():
             return {}
+        finish_interrupted_writes(out)
         markers = [m for m in ("images", PROJECT_FILE, PROJECT_YAML) if (out / m).exists()]
         if markers:
             raise ProjectError(

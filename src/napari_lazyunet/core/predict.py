@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..config import NormalizationConfig, PredictConfig
+from .devices import denormals_flushed
 from .labels import LabelError, check_image_values
 from .normalize import apply_normalization, normalization_bounds, normalize_image
 from .postprocess import instances_from_outputs
@@ -287,26 +288,26 @@ def iter_predict(
     """
     config = config.with_defaults()  # a model that was never trained leaves some to training
     planes, leading = split_planes(image, in_channels)
-    torch.set_flush_denormal(True)  # see train.py: denormals slow CPU convolutions
-    model = model.to(device).eval()
-    normalise = partial(normalize_image, config=normalization, in_channels=in_channels)
-    results: list[_PlaneMaps] = []
-    for index, plane in enumerate(planes):
-        if max(plane.shape[:2]) > config.block_size:
-            maps = yield from _iter_blocks(
-                model, plane, in_channels, normalization, config, device, index, len(planes)
-            )
-            results.append(maps)
-            continue
-        check_image_values(plane, _plane_name(index, len(planes)))
-        for done, total, probs in _iter_scaled_probabilities(
-            model, plane, normalise, config, device
-        ):
-            if probs is None:
-                yield PredictEvent(index, len(planes), done, total)
-            else:
-                maps = _label_maps(probs, config)
-                results.append(_PlaneMaps(*maps, probabilities=probs))
+    with denormals_flushed():
+        model = model.to(device).eval()
+        normalise = partial(normalize_image, config=normalization, in_channels=in_channels)
+        results: list[_PlaneMaps] = []
+        for index, plane in enumerate(planes):
+            if max(plane.shape[:2]) > config.block_size:
+                maps = yield from _iter_blocks(
+                    model, plane, in_channels, normalization, config, device, index, len(planes)
+                )
+                results.append(maps)
+                continue
+            check_image_values(plane, _plane_name(index, len(planes)))
+            for done, total, probs in _iter_scaled_probabilities(
+                model, plane, normalise, config, device
+            ):
+                if probs is None:
+                    yield PredictEvent(index, len(planes), done, total)
+                else:
+                    maps = _label_maps(probs, config)
+                    results.append(_PlaneMaps(*maps, probabilities=probs))
     result = _assemble(results, leading, config)
     yield PredictEvent(len(planes) - 1, len(planes), 1, 1, result)
 

@@ -27,7 +27,7 @@ from ..config import LazyUNetConfig, PredictConfig, TrainConfig
 from .autoconfig import configure_training
 from .checkpoint import Checkpoint, TrainingState, check_writable, save_checkpoint
 from .data import PatchSampler
-from .devices import resolve_device
+from .devices import flushing_denormals, resolve_device
 from .fingerprint import DataFingerprint
 from .health import TrainingHealthWarning, health_messages, labelled_recall
 from .labels import (
@@ -331,10 +331,9 @@ def iter_train(
     threads_before = torch.get_num_threads()
     if tcfg.num_threads:
         torch.set_num_threads(tcfg.num_threads)
-    # Denormal floats appear in small weights and gradients and make CPU
-    # convolutions several times slower; flushing them to zero costs no accuracy.
-    # Torch has no getter for this switch, so it stays on after training (as
-    # prediction leaves it); the thread count is restored.
+    # Denormals slow CPU convolutions several times over (devices.denormals_flushed);
+    # the switch and the thread count are restored when training ends.
+    flushing_before = flushing_denormals()
     torch.set_flush_denormal(True)
     torch.manual_seed(tcfg.seed)
     rng = _sampler_rng(tcfg.seed, start_step, training_state)
@@ -505,6 +504,7 @@ def iter_train(
                     write_checkpoint()
         finally:
             torch.set_num_threads(threads_before)
+            torch.set_flush_denormal(flushing_before)
 
 
 def _weights_finite(model: torch.nn.Module) -> bool:
