@@ -59,11 +59,11 @@ import tifffile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lazy_data import Dataset, _split, load_dataset, simulate  # noqa: E402
-from napari_lazyunet.core import metrics  # noqa: E402
-from napari_lazyunet.core.io import save_project  # noqa: E402
-from napari_lazyunet.core.labels import ImageLabels  # noqa: E402
-from paper import painted_detection  # noqa: E402
+from lazy_data import Dataset, _split, load_dataset, simulate
+from napari_lazyunet.core import metrics
+from napari_lazyunet.core.io import save_project
+from napari_lazyunet.core.labels import ImageLabels
+from paper import painted_detection
 
 ROOT = Path(__file__).resolve().parent.parent
 # k strong images, half-width of the interface scribbles (full-resolution
@@ -176,8 +176,9 @@ def run_commands(jobs: list[tuple[list, Path]], threads: int, parallel: bool) ->
         running = []
         for cmd, prefix in batch:
             prefix.parent.mkdir(parents=True, exist_ok=True)
-            out = open(prefix.with_name(prefix.name + ".stdout.log"), "w")
-            err = open(prefix.with_name(prefix.name + ".stderr.log"), "w")
+            # Closed below, once the process has ended.
+            out = open(prefix.with_name(prefix.name + ".stdout.log"), "w")  # noqa: SIM115
+            err = open(prefix.with_name(prefix.name + ".stderr.log"), "w")  # noqa: SIM115
             print("$", shlex.join(cmd), flush=True)
             proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
             running.append([proc, time.perf_counter(), None, out, err, cmd])

@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lazy_data import load_dataset, simulate  # noqa: E402
-from napari_lazyunet.core.labels import IGNORE, TASKS, ImageLabels, training_targets  # noqa: E402
-from napari_lazyunet.core.reach import far_background_targets  # noqa: E402
-from paper import CONFIGS  # noqa: E402
+from lazy_data import load_dataset, simulate
+from napari_lazyunet.core.labels import IGNORE, TASKS, ImageLabels, training_targets
+from napari_lazyunet.core.reach import far_background_targets
+from paper import CONFIGS
 
 
 def label_quality(instances: list[np.ndarray], k: int, seed: int, scribble: int) -> dict:

@@ -201,7 +201,7 @@ def run_dataset(data_dir: Path, dataset: str, args) -> dict:
             entry["object_dice"] += object_dice(pred, truth)
             entry["image_s"].append(seconds)
             entry["image_cpu_s"].append(cpu_seconds)
-    summary = {
+    return {
         "images": names,
         "n_objects": n_objects,
         "methods": {
@@ -225,7 +225,6 @@ def run_dataset(data_dir: Path, dataset: str, args) -> dict:
             "cpu_p95": 1e3 * float(np.percentile(cpu_per_object, 95)),
         },
     }
-    return summary
 
 
 def markdown(results: dict) -> str:

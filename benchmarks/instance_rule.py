@@ -32,13 +32,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from defaults import load  # noqa: E402
-from napari_lazyunet.api import LazyUNet  # noqa: E402
-from napari_lazyunet.core import metrics  # noqa: E402
-from napari_lazyunet.core.io import load_project  # noqa: E402
-from napari_lazyunet.core.postprocess import NECK_RATIO, instances_from_outputs  # noqa: E402
-from napari_lazyunet.core.predict import segmentation_map  # noqa: E402
-from napari_lazyunet.core.train import (  # noqa: E402
+from defaults import load
+from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.core import metrics
+from napari_lazyunet.core.io import load_project
+from napari_lazyunet.core.postprocess import NECK_RATIO, instances_from_outputs
+from napari_lazyunet.core.predict import segmentation_map
+from napari_lazyunet.core.train import (
     calibrate_detection_threshold,
     calibration_sampler,
     prepare_set,

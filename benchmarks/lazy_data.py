@@ -223,12 +223,9 @@ def simulate(
     n_det = max(1, round(DETECTION_SHARE * n))
     has_det = np.zeros(n, bool)
     has_det[order[:n_det]] = True
-    if k >= n:
-        strong_idx = set(range(n))
-    else:
-        # Prefix of the detection-labelled images in random order: the strong
-        # set for a smaller k is contained in the one for a larger k.
-        strong_idx = set(order[: min(k, n_det)].tolist())
+    # Prefix of the detection-labelled images in random order: the strong
+    # set for a smaller k is contained in the one for a larger k.
+    strong_idx = set(range(n)) if k >= n else set(order[: min(k, n_det)].tolist())
     detection, inner, separation, segmentation, strong = [], [], [], [], []
     for i, inst in enumerate(instances):
         sep = interfaces(inst, scribble_distance)

@@ -44,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lazy_data import (  # noqa: E402
+from lazy_data import (
     Dataset,
     LazyLabels,
     background_strokes,
@@ -53,12 +53,12 @@ from lazy_data import (  # noqa: E402
     resize_labels,
     simulate,
 )
-from napari_lazyunet.api import LazyUNet  # noqa: E402
-from napari_lazyunet.config import LazyUNetConfig  # noqa: E402
-from napari_lazyunet.core import metrics  # noqa: E402
-from napari_lazyunet.core.devices import resolve_device  # noqa: E402
-from napari_lazyunet.core.grabcut import refine_with_grabcut  # noqa: E402
-from napari_lazyunet.core.labels import background_value  # noqa: E402
+from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.config import LazyUNetConfig
+from napari_lazyunet.core import metrics
+from napari_lazyunet.core.devices import resolve_device
+from napari_lazyunet.core.grabcut import refine_with_grabcut
+from napari_lazyunet.core.labels import background_value
 
 METHODS = {
     "a": "multi-task U-Net (weak + k strong)",
@@ -162,7 +162,7 @@ def grabcut_pseudo_labels(data: Dataset, lazy: LazyLabels) -> list[np.ndarray | 
     path = CACHE / f"grabcut-{data.name}-x{data.scale:g}-n{n}-s{lazy.seed}.npz"
     if path.exists():
         stored = np.load(path)
-        return [stored[f"m{i}"] if f"m{i}" in stored else None for i in range(n)]
+        return [stored.get(f"m{i}", None) for i in range(n)]
     masks: dict[str, np.ndarray] = {}
     for i, (image, det, inner) in enumerate(
         zip(data.train.images, lazy.detection, lazy.inner, strict=True)

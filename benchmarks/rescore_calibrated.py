@@ -35,16 +35,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lazy_data import load_dataset, simulate  # noqa: E402
-from napari_lazyunet.api import LazyUNet, make_labels  # noqa: E402
-from napari_lazyunet.core.train import (  # noqa: E402
+from lazy_data import load_dataset, simulate
+from napari_lazyunet.api import LazyUNet, make_labels
+from napari_lazyunet.core.train import (
     calibrate_segmentation_threshold,
     calibrate_separation_threshold,
     calibration_sampler,
     prepare_set,
     task_probabilities,
 )
-from paper import CONFIGS, evaluate, git_commit, training_inputs  # noqa: E402
+from paper import CONFIGS, evaluate, git_commit, training_inputs
 
 
 def headline(metrics: dict) -> dict:

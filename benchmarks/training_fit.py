@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lazy_data import load_dataset, simulate  # noqa: E402
-from napari_lazyunet.api import LazyUNet  # noqa: E402
-from paper import CONFIGS  # noqa: E402
+from lazy_data import load_dataset, simulate
+from napari_lazyunet.api import LazyUNet
+from paper import CONFIGS
 
 GROUPS = ("strong", "detection only", "no detection")
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| run | {' | '.join(GROUPS)} |")
     print("|---|" + "---|" * len(GROUPS))
     for run in args.runs:
-        method, k_tag, seed_tag = run.split("-")
+        _method, k_tag, seed_tag = run.split("-")
         # (b) and (e) runs ("all") have no strong set of their own: group
         # their images by detection label only.
         k = 0 if k_tag == "all" else int(k_tag[1:])

@@ -76,7 +76,7 @@ def sample(viewer) -> None:
 def labels_widget(viewer) -> None:
     """Lazy labels widget, ready to paint inner regions of class 2 on the first plane."""
     viewer.dims.set_current_step(0, 0)
-    image, layers = linked(viewer)
+    _image, layers = linked(viewer)
     layers["segmentation"].visible = False
     widget = dock(viewer, "Lazy labels")
     widget.class_buttons[1].click()  # "Paint 2": crystals, medium brush, detection layer
@@ -86,7 +86,7 @@ def labels_widget(viewer) -> None:
 def refine_widget(viewer) -> None:
     """Refine widget after GrabCut on plane 2 (index 1): exact masks in the segmentation layer."""
     viewer.dims.set_current_step(0, 1)
-    image, layers = linked(viewer)
+    _image, layers = linked(viewer)
     layers["separation"].visible = False
     layers["detection"].opacity = 1.0
     layers["segmentation"].opacity = 0.45

@@ -97,7 +97,7 @@ def test_user_settings_are_never_changed():
         predict={"input_scale": 1.0, "min_instance_size": 3},
         normalization={"min_range": (0.0,)},
     )
-    resolved, fingerprint, choices = configure_training(config, [image], labels, CPU)
+    resolved, _fingerprint, choices = configure_training(config, [image], labels, CPU)
     for section, key in [("model", "base_channels"), ("model", "depth"),
                          ("train", "patch_size"), ("train", "steps"),
                          ("train", "learning_rate"), ("predict", "input_scale"),

@@ -54,7 +54,7 @@ def test_incompatible_version_is_rejected_with_message(tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt, "FORMAT_VERSION", 99)
     path = model.save(tmp_path / "future.pt")
     monkeypatch.undo()
-    with pytest.raises(CheckpointError, match="file format 99.*Retrain"):
+    with pytest.raises(CheckpointError, match=r"file format 99.*Retrain"):
         load_checkpoint(path)
 
 

@@ -163,7 +163,7 @@ def test_error_unknown_strong_name_and_missing_mask(tmp_path):
         load_project(folder)
     settings["strong"] = ["img_001"]
     (folder / "project.json").write_text(json.dumps(settings))
-    with pytest.raises(ProjectError, match="segmentation/img_001.tif is missing"):
+    with pytest.raises(ProjectError, match=r"segmentation/img_001\.tif is missing"):
         load_project(folder)
 
 

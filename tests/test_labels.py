@@ -31,7 +31,7 @@ def test_shape_mismatch_names_input_and_fix():
 def test_value_outside_declared_classes():
     # C = 2: detection allows 0..3 (3 = explicit background), segmentation only 0..2
     validate_labels(IMAGE, ImageLabels(detection=det(3)), 2, 1)
-    with pytest.raises(LabelError, match="value 4 but only values 0..3"):
+    with pytest.raises(LabelError, match=r"value 4 but only values 0\.\.3"):
         validate_labels(IMAGE, ImageLabels(detection=det(4)), 2, 1)
     seg = det(3)
     with pytest.raises(LabelError, match="class_names"):

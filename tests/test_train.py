@@ -20,7 +20,7 @@ def _stripes_task(rng, n=4, size=48):
         mask = np.zeros((size, size), np.uint8)
         inner = np.zeros((size, size), np.uint8)
         for _ in range(3):
-            cy, cx, r = rng.integers(10, size - 10, 2).tolist() + [int(rng.integers(5, 9))]
+            cy, cx, r = [*rng.integers(10, size - 10, 2).tolist(), int(rng.integers(5, 9))]
             d2 = (yy - cy) ** 2 + (xx - cx) ** 2
             mask[d2 <= r * r] = 1
             inner[d2 <= (r // 2) ** 2] = 1

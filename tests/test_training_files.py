@@ -223,7 +223,7 @@ def test_divergence_after_a_write_keeps_that_write(sample, tmp_path, monkeypatch
     monkeypatch.setattr(train_module, "_loss", nan_from_the_third_step)
     path = tmp_path / "m.pt"
     model = _model()
-    with pytest.raises(TrainingDiverged, match="step 3.*keeps the model of step 2"):
+    with pytest.raises(TrainingDiverged, match=r"step 3.*keeps the model of step 2"):
         _fit(model, sample, 5, checkpoint=path, checkpoint_every=1)
     saved = LazyUNet.load(path)
     assert saved.steps_done == 2

@@ -45,18 +45,18 @@ from .core.train import TrainEvent, TrainingDiverged
 from .core.train import iter_train as _iter_train
 
 __all__ = [
-    "LazyUNet",
-    "Prediction",
-    "TrainEvent",
-    "PredictEvent",
-    "ImageLabels",
-    "make_labels",
-    "refine",
-    "LazyUNetConfig",
     "Choice",
     "DataFingerprint",
-    "TrainingHealthWarning",
+    "ImageLabels",
+    "LazyUNet",
+    "LazyUNetConfig",
+    "PredictEvent",
+    "Prediction",
+    "TrainEvent",
     "TrainingDiverged",
+    "TrainingHealthWarning",
+    "make_labels",
+    "refine",
 ]
 
 ArrayOrList = np.ndarray | Sequence[np.ndarray | None] | None

@@ -260,8 +260,8 @@ def format_scores(scores: list[DemoScores]) -> str:
         + [f"{s.instance_f1:.3f}", f"{s.aji:.3f}", interface(s), f"{s.train_seconds:.0f}"]
         for s in scores
     ]
-    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True))
-             for r in [header] + rows]
+             for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -24,7 +24,7 @@ def test_count_labels_counts_components_per_class_and_plane():
 
 def test_sample_flow_classes_brushes_flags_and_counts(foam_viewer, qtbot, notifications):
     viewer = foam_viewer
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Lazy labels")
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Lazy labels")
     assert isinstance(widget, LabelsWidget)
     image = widget.image_layer()
     assert image is viewer.layers["foam"]

@@ -141,7 +141,7 @@ def test_a_strong_plane_with_an_empty_mask_is_refused_by_name(foam_viewer):
     cells = viewer.add_image(np.zeros((24, 24)), name="cells")  # a 2D image: no plane index
     ll.link_label_layers(viewer, cells, ll.class_names(image))["detection"].data[2:5, 2:5] = 1
     ll.set_strong(cells, 0)
-    with pytest.raises(ll.PluginInputError, match="^image 'cells' is marked strong but its"):
+    with pytest.raises(ll.PluginInputError, match=r"^image 'cells' is marked strong but its"):
         ll.collect_training_data(viewer)
 
 

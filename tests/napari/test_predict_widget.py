@@ -67,7 +67,7 @@ def test_predict_layer_adds_then_updates_outputs(make_napari_viewer, sample, tra
     for task in ("detection", "segmentation", "separation"):
         prob = find_output_layer(viewer, image, task, probability=True)
         assert prob.data.dtype == np.float32 and prob.data.shape == (64, 64)
-        assert 0.0 <= prob.data.min() and prob.data.max() <= 1.0
+        assert prob.data.min() >= 0.0 and prob.data.max() <= 1.0
     assert len(viewer.layers) == n_layers + 7
 
     # A second run updates the same layers, found by metadata even when renamed.

@@ -11,7 +11,7 @@ from napari_lazyunet._napari.refine_widget import RefineWidget, inner_region_ids
 
 
 def _open(viewer, plane):
-    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Refine (GrabCut)")
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Refine (GrabCut)")
     assert isinstance(widget, RefineWidget)
     viewer.dims.set_current_step(0, plane)
     image = widget.image_combo.layer()

@@ -34,7 +34,7 @@ def test_scripting_example_runs(make_napari_viewer, monkeypatch):
     # make_napari_viewer closes the viewer and checks for leaks after the test.
     monkeypatch.setattr(napari, "Viewer", viewer_factory)
     namespace: dict = {}
-    exec(compile(_example(), str(DOC), "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(_example(), str(DOC), "exec"), namespace)
     viewer = namespace["viewer"]
     names = [layer.name for layer in viewer.layers]
     assert names[-2:] == ["GrabCut instances", "instances"]

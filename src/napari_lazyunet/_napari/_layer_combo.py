@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from napari.layers import Image
@@ -51,10 +52,8 @@ class ImageLayerCombo(QComboBox):
         self.clear()
         for layer in images:
             self.addItem(layer.name, layer)
-            try:
+            with contextlib.suppress(TypeError, ValueError, RuntimeError):
                 layer.events.name.disconnect(self._rename)
-            except (TypeError, ValueError, RuntimeError):
-                pass
             layer.events.name.connect(self._rename)
         index = next((k for k, layer in enumerate(images) if layer is current), 0)
         if images:

@@ -94,5 +94,5 @@ def reporting_errors() -> Iterator[None]:
     """
     try:
         yield
-    except Exception as error:  # every failure is reported; expected ones without a traceback
+    except Exception as error:  # noqa: BLE001 - every failure is reported; expected ones plainly
         notify_error(error)

@@ -23,7 +23,7 @@ SCROLL_AREA_NAME = "lazyunet-scroll"
 class _VerticalScrollArea(QScrollArea):
     """Scrolls vertically only: as wide as the form (plus a scroll bar), any height."""
 
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+    def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
         inner = self.widget()
         if inner is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -402,10 +403,8 @@ class LabelsWidget(QWidget):
 
     def _on_image_changed(self, image: Any) -> None:
         if self._watched_image is not None:
-            try:
+            with contextlib.suppress(TypeError, ValueError, RuntimeError):
                 self._watched_image.events.metadata.disconnect(self._on_metadata)
-            except (TypeError, ValueError, RuntimeError):
-                pass
         self._watched_image = image
         if image is not None:
             image.events.metadata.connect(self._on_metadata)

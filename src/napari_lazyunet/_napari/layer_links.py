@@ -61,10 +61,10 @@ __all__ = [
     "labels_layer_data",
     "link_id",
     "link_label_layers",
-    "mark_strong_with_edit",
     "linked_image",
     "linked_image_layers",
     "linked_layers",
+    "mark_strong_with_edit",
     "n_planes",
     "notify_error",
     "plane_data",
@@ -232,8 +232,7 @@ def colormap_dict(role: str, colors: Sequence[str]) -> dict[Any, Any]:
     if role == "separation":
         mapping[1] = INTERFACE_COLOR
         return mapping
-    for k, color in enumerate(colors, start=1):
-        mapping[k] = color
+    mapping.update(enumerate(colors, start=1))
     if role == "detection":
         mapping[background_value(len(colors))] = BACKGROUND_COLOR
     return mapping

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-__all__ = ["LossPlot", "TRAIN_SERIES", "VALIDATION_SERIES"]
+__all__ = ["TRAIN_SERIES", "VALIDATION_SERIES", "LossPlot"]
 
 #: Training curves: record key -> (label, colour).
 TRAIN_SERIES: dict[str, tuple[str, str]] = {

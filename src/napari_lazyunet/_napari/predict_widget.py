@@ -325,7 +325,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.input_combo.blockSignals(True)
         self.input_combo.clear()
         names = [layer.name for layer in self._image_layers()]
-        self.input_combo.addItems(names + [ALL_LAYERS, FOLDER])
+        self.input_combo.addItems([*names, ALL_LAYERS, FOLDER])
         index = self.input_combo.findText(current)
         if index < 0:
             # A new image was added: select it; otherwise the first entry.

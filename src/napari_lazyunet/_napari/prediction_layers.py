@@ -133,12 +133,9 @@ def show_prediction(
         "instances": ..., "segmentation probability": Image, ...}`` (roles the
         model does not predict, e.g. separation of a single-task model, are absent).
     """
-    layers: dict[str, Labels | Image] = {}
-    for name, layer in iter_show_prediction(
-        viewer, image_layer, prediction, probabilities=probabilities
-    ):
-        layers[name] = layer
-    return layers
+    return dict(
+        iter_show_prediction(viewer, image_layer, prediction, probabilities=probabilities)
+    )
 
 
 def iter_show_prediction(

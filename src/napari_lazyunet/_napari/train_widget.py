@@ -604,7 +604,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             elif key in spins:
                 spins[key].setValue(value)
             else:
-                raise TypeError(f"unknown field {key!r}; known: {sorted(spins) + ['device']}")
+                raise TypeError(f"unknown field {key!r}; known: {[*sorted(spins), 'device']}")
 
     def _mark_custom(self, *_: Any) -> None:
         if getattr(self, "_applying_preset", False):

@@ -27,6 +27,7 @@ item, e.g. "no strong image") are collected and delivered as
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -88,13 +89,13 @@ def _drain(generator: Iterator[Any], stop: threading.Event) -> Iterator[Any]:
                 return Outcome("finished")
             yield item
         return Outcome("stopped")
-    except Exception as error:  # reported on the main thread, never as a dialog
+    except Exception as error:  # noqa: BLE001 - reported on the main thread, never as a dialog
         return Outcome("failed", error)
     finally:
-        try:
-            generator.close()  # the engine writes its checkpoint here on an early stop
-        except Exception:  # a failing close must not hide the outcome
-            pass
+        # The engine writes its checkpoint here on an early stop; a failing
+        # close must not hide the outcome.
+        with contextlib.suppress(Exception):
+            generator.close()
 
 
 class Job:

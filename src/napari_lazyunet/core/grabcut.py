@@ -233,7 +233,7 @@ def _scribble_owner(sure_foreground: np.ndarray, seeds: np.ndarray) -> np.ndarra
         return owner
     distance, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
     nearest = seeds[iy, ix]
-    scribbles, n = ndi.label(sure_foreground, structure=_EIGHT)
+    scribbles, _n = ndi.label(sure_foreground, structure=_EIGHT)
     for index, sl in enumerate(ndi.find_objects(scribbles), start=1):
         here = scribbles[sl] == index
         closest = np.argmin(np.where(here, distance[sl], np.inf))

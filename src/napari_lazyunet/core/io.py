@@ -498,11 +498,10 @@ def _infer_channels(images: list[np.ndarray], names: list[str], folder: Path) ->
 
 def _read_label(path: Path, shape: tuple[int, ...], image_path: Path) -> np.ndarray:
     array = read_image(path)
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        # Some painting tools save labels as gray RGB(A) PNGs; equal channels
-        # hold the same label value.
-        if np.all(array[..., :3] == array[..., :1]):
-            array = array[..., 0]
+    # Some painting tools save labels as gray RGB(A) PNGs; equal channels
+    # hold the same label value.
+    if array.ndim == 3 and array.shape[-1] in (3, 4) and np.all(array[..., :3] == array[..., :1]):
+        array = array[..., 0]
     if array.shape != shape:
         raise ProjectError(
             f"{path} has shape {array.shape} but its image {image_path.name} is {shape}; "

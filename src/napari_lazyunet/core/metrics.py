@@ -37,10 +37,10 @@ __all__ = [
     "dice_per_class",
     "instance_f1",
     "interface_precision_recall",
-    "pool_interface_scores",
     "object_dice",
     "object_f1",
     "object_hausdorff",
+    "pool_interface_scores",
     "touching_objects_recognised",
 ]
 
@@ -641,7 +641,7 @@ def _touching_labels(labels: np.ndarray, distance: int) -> np.ndarray:
     n = int(labels.max()) if labels.size else 0
     touching = np.zeros(n + 1, dtype=bool)
     ny, nx = labels.shape
-    for dy in range(0, distance + 1):
+    for dy in range(distance + 1):
         for dx in range(-distance, distance + 1):
             if dy == 0 and dx <= 0:
                 continue

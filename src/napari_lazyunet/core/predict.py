@@ -111,7 +111,7 @@ def split_planes(image: np.ndarray, in_channels: int) -> tuple[np.ndarray, tuple
             "expected (..., Y, X) for gray or (..., Y, X, C) with channels last"
         )
     leading = image.shape[: image.ndim - plane_ndim]
-    return image.reshape((-1,) + image.shape[len(leading):]), leading
+    return image.reshape((-1, *image.shape[len(leading):])), leading
 
 
 def _plane_name(index: int, n_planes: int) -> str:
@@ -143,7 +143,7 @@ def iter_plane_probabilities(
             outputs = model(torch.from_numpy(batch).to(device))
         for task, logits in outputs.items():
             probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-            acc = sums.setdefault(task, np.zeros((probs.shape[1],) + shape, np.float32))
+            acc = sums.setdefault(task, np.zeros((probs.shape[1], *shape), np.float32))
             for (y, x), p in zip(batch_corners, probs, strict=True):
                 acc[:, y : y + tile[0], x : x + tile[1]] += p * weight
         for y, x in batch_corners:
