@@ -95,11 +95,18 @@ def load(data_dir: Path, name: str, limit_train: int | None, limit_test: int | N
     folder = data_dir / name
     with open(folder / "splits.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    train = sorted(r["name"] for r in rows if r["split"] == "train")[:limit_train or None]
-    test = sorted(r["name"] for r in rows if r["split"] == "val")[:limit_test or None]
+    train = sorted(r["name"] for r in rows if r["split"] == "train")[: limit_train or None]
+    test = sorted(r["name"] for r in rows if r["split"] == "val")[: limit_test or None]
     spec = DATASETS[name]
-    return Dataset(name, _split(folder, train, 1.0), _split(folder, test, 1.0), "val",
-                   spec["channels"], spec["classes"], 1.0)
+    return Dataset(
+        name,
+        _split(folder, train, 1.0),
+        _split(folder, test, 1.0),
+        "val",
+        spec["channels"],
+        spec["classes"],
+        1.0,
+    )
 
 
 def build_projects(data: Dataset, k: int, seed: int, root: Path) -> dict:
@@ -115,7 +122,8 @@ def build_projects(data: Dataset, k: int, seed: int, root: Path) -> dict:
     labels = [
         ImageLabels(det, sep, seg, strong)
         for det, sep, seg, strong in zip(
-            detection, lazy.separation, lazy.segmentation, lazy.strong, strict=True)
+            detection, lazy.separation, lazy.segmentation, lazy.strong, strict=True
+        )
     ]
     strong = [i for i, s in enumerate(lazy.strong) if s]
     for folder in ("project", "project-strong-only"):
@@ -123,12 +131,19 @@ def build_projects(data: Dataset, k: int, seed: int, root: Path) -> dict:
     names, images = data.train.names, data.train.images
     save_project(root / "project", names, images, labels, data.class_names, data.in_channels)
     save_project(
-        root / "project-strong-only", [names[i] for i in strong], [images[i] for i in strong],
+        root / "project-strong-only",
+        [names[i] for i in strong],
+        [images[i] for i in strong],
         [ImageLabels(segmentation=lazy.segmentation[i], strong=True) for i in strong],
-        data.class_names, data.in_channels,
+        data.class_names,
+        data.in_channels,
     )
-    return {"n_train": len(names), "k": len(strong), "strong": [names[i] for i in strong],
-            "n_detection": sum(d is not None for d in detection)}
+    return {
+        "n_train": len(names),
+        "k": len(strong),
+        "strong": [names[i] for i in strong],
+        "n_detection": sum(d is not None for d in detection),
+    }
 
 
 def link_test_images(data_dir: Path, data: Dataset, folder: Path) -> Path:
@@ -136,8 +151,9 @@ def link_test_images(data_dir: Path, data: Dataset, folder: Path) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for name in data.test.names:
-        (folder / f"{name}.png").symlink_to((data_dir / data.name / "images" / f"{name}.png")
-                                            .resolve())
+        (folder / f"{name}.png").symlink_to(
+            (data_dir / data.name / "images" / f"{name}.png").resolve()
+        )
     return folder
 
 
@@ -172,7 +188,7 @@ def run_commands(jobs: list[tuple[list, Path]], threads: int, parallel: bool) ->
     """
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     results = []
-    for batch in ([jobs] if parallel else [[job] for job in jobs]):
+    for batch in [jobs] if parallel else [[job] for job in jobs]:
         running = []
         for cmd, prefix in batch:
             prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -190,12 +206,15 @@ def run_commands(jobs: list[tuple[list, Path]], threads: int, parallel: bool) ->
         for proc, _, seconds, out, err, cmd in running:
             out.close()
             err.close()
-            results.append({
-                "command": shlex.join(cmd), "returncode": proc.returncode,
-                "seconds": round(seconds, 1),
-                "stdout": Path(out.name).read_text(errors="replace"),
-                "stderr": Path(err.name).read_text(errors="replace"),
-            })
+            results.append(
+                {
+                    "command": shlex.join(cmd),
+                    "returncode": proc.returncode,
+                    "seconds": round(seconds, 1),
+                    "stdout": Path(out.name).read_text(errors="replace"),
+                    "stderr": Path(err.name).read_text(errors="replace"),
+                }
+            )
     return results
 
 
@@ -227,12 +246,15 @@ def score(pred_dir: Path, data: Dataset) -> dict:
             pred = np.zeros(truth.shape, np.int64)
         f1 = metrics.instance_f1(pred, truth, 0.5)
         row = {
-            "name": name, "dice": metrics.dice(pred > 0, truth > 0),
+            "name": name,
+            "dice": metrics.dice(pred > 0, truth > 0),
             "both": int(np.count_nonzero((pred > 0) & (truth > 0))),
             "sum": int(np.count_nonzero(pred) + np.count_nonzero(truth)),
-            "instance_f1": f1["f1"], **{k: f1[k] for k in ("tp", "fp", "fn")},
+            "instance_f1": f1["f1"],
+            **{k: f1[k] for k in ("tp", "fp", "fn")},
             "aji": metrics.aggregated_jaccard_index(pred, truth),
-            "objects_predicted": n_objects(pred), "objects_true": n_objects(truth),
+            "objects_predicted": n_objects(pred),
+            "objects_true": n_objects(truth),
         }
         if data.name == "glas":
             row["object_f1"] = metrics.object_f1(pred, truth)["f1"]
@@ -248,24 +270,33 @@ def score(pred_dir: Path, data: Dataset) -> dict:
         "instance_f1_pooled": 2 * tp / max(2 * tp + fp + fn, 1),
         "objects_predicted": sum(r["objects_predicted"] for r in rows),
         "objects_true": sum(r["objects_true"] for r in rows),
-        "n_test_images": len(rows), "missing": missing, "per_image": rows,
+        "n_test_images": len(rows),
+        "missing": missing,
+        "per_image": rows,
     }
 
 
 # ----------------------------------------------------------------------- records
 def git_state() -> dict:
     """``git rev-parse HEAD`` and whether src/ or benchmarks/ have uncommitted changes."""
+
     def git(*cmd):
         return subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=ROOT).stdout
-    return {"commit": git("rev-parse", "HEAD").strip(),
-            "dirty": bool(git("status", "--porcelain", "--", "src", "benchmarks").strip())}
+
+    return {
+        "commit": git("rev-parse", "HEAD").strip(),
+        "dirty": bool(git("status", "--porcelain", "--", "src", "benchmarks").strip()),
+    }
 
 
 def machine() -> dict:
     """CPU count and platform of this machine."""
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version()}
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+    }
 
 
 def run_seed(data: Dataset, seed: int, args, root: Path) -> None:
@@ -276,38 +307,68 @@ def run_seed(data: Dataset, seed: int, args, root: Path) -> None:
     test_dir = link_test_images(args.data_dir, data, root / "test-images")
     build_seconds = time.perf_counter() - t0
     threads = 1 if args.parallel else args.threads
-    jobs = [(train_command(root / project, root / m / "model.pt", single, threads, args),
-             root / m / "train") for m, (_, _, project, single) in METHODS.items()]
+    jobs = [
+        (
+            train_command(root / project, root / m / "model.pt", single, threads, args),
+            root / m / "train",
+        )
+        for m, (_, _, project, single) in METHODS.items()
+    ]
     trained = run_commands(jobs, threads, args.parallel)
-    jobs = [([lazyunet(), "predict", str(root / m / "model.pt"), str(test_dir),
-              "-o", str(root / m / "pred")], root / m / "predict")
-            for m, t in zip(METHODS, trained, strict=True) if t["returncode"] == 0]
+    jobs = [
+        (
+            [
+                lazyunet(),
+                "predict",
+                str(root / m / "model.pt"),
+                str(test_dir),
+                "-o",
+                str(root / m / "pred"),
+            ],
+            root / m / "predict",
+        )
+        for m, t in zip(METHODS, trained, strict=True)
+        if t["returncode"] == 0
+    ]
     for m in METHODS:
         shutil.rmtree(root / m / "pred", ignore_errors=True)
     predicted = iter(run_commands(jobs, threads, args.parallel))
-    for (method, (letter, title, project, _)), train in zip(METHODS.items(), trained,
-                                                             strict=True):
+    for (method, (letter, title, project, _)), train in zip(METHODS.items(), trained, strict=True):
         pred = next(predicted) if train["returncode"] == 0 else None
         t0 = time.perf_counter()
         ok = pred is not None and pred["returncode"] == 0
         scores = score(root / method / "pred", data) if ok else None
         record = {
-            "dataset": data.name, "test_split": data.test_name, "seed": seed,
-            "method": method, "paper_method": letter, "method_name": title,
-            "project": str(root / project), **built,
+            "dataset": data.name,
+            "test_split": data.test_name,
+            "seed": seed,
+            "method": method,
+            "paper_method": letter,
+            "method_name": title,
+            "project": str(root / project),
+            **built,
             "n_train_images_used": built["k"] if method == "strong-only" else built["n_train"],
-            "n_test": len(data.test.names), "time_budget_minutes": args.time_budget,
-            "threads": threads, "parallel": args.parallel, "train_args": args.train_args,
+            "n_test": len(data.test.names),
+            "time_budget_minutes": args.time_budget,
+            "threads": threads,
+            "parallel": args.parallel,
+            "train_args": args.train_args,
             "partial": bool(args.limit_train or args.limit_test or args.train_args),
             "commands": {"train": train["command"], "predict": pred and pred["command"]},
             "returncodes": {"train": train["returncode"], "predict": pred and pred["returncode"]},
-            "git": args.git, "machine": machine(),
-            "wall_seconds": {"build_projects": round(build_seconds, 1),
-                             "train": train["seconds"], "predict": pred and pred["seconds"],
-                             "score": round(time.perf_counter() - t0, 1)},
+            "git": args.git,
+            "machine": machine(),
+            "wall_seconds": {
+                "build_projects": round(build_seconds, 1),
+                "train": train["seconds"],
+                "predict": pred and pred["seconds"],
+                "score": round(time.perf_counter() - t0, 1),
+            },
             "train_stdout_tail": train["stdout"].strip().splitlines()[-3:],
-            "warnings": {"train": warning_lines(train["stderr"]),
-                         "predict": warning_lines(pred["stderr"]) if pred else []},
+            "warnings": {
+                "train": warning_lines(train["stderr"]),
+                "predict": warning_lines(pred["stderr"]) if pred else [],
+            },
             "metrics": scores,
         }
         (root / f"{method}.json").write_text(json.dumps(record, indent=1))
@@ -322,8 +383,10 @@ def fmt(value, spec: str = ".3f") -> str:
 
 def table(records: list[dict]) -> str:
     """Compact table of the runs (scores are means over test images)."""
-    head = (f"{'dataset':9s} {'seed':>4s} {'method':12s} {'Dice':>6s} {'F1@.5':>6s} {'AJI':>6s} "
-            f"{'objF1':>6s} {'objDice':>7s} {'objects pred/true':>17s} {'train s':>8s} warn")
+    head = (
+        f"{'dataset':9s} {'seed':>4s} {'method':12s} {'Dice':>6s} {'F1@.5':>6s} {'AJI':>6s} "
+        f"{'objF1':>6s} {'objDice':>7s} {'objects pred/true':>17s} {'train s':>8s} warn"
+    )
     lines = [head, "-" * len(head)]
     for r in records:
         m = r["metrics"] or {}
@@ -333,7 +396,8 @@ def table(records: list[dict]) -> str:
             f"{fmt(m.get('instance_f1_mean')):>6s} {fmt(m.get('aji_mean')):>6s} "
             f"{fmt(m.get('object_f1_mean')):>6s} {fmt(m.get('object_dice_mean')):>7s} "
             f"{objects:>17s} {fmt(r['wall_seconds']['train'], '.0f'):>8s} "
-            f"{len(r['warnings']['train'])}")
+            f"{len(r['warnings']['train'])}"
+        )
     return "\n".join(lines)
 
 
@@ -346,39 +410,60 @@ def collect(work_dir: Path, datasets: list[str]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """Command line; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, required=True,
-                        help="folder holding glas/ bbbc039/ dsb2018/ usiigaci/")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        help="folder holding glas/ bbbc039/ dsb2018/ usiigaci/",
+    )
     parser.add_argument("--datasets", nargs="+", choices=tuple(DATASETS), default=list(DATASETS))
     parser.add_argument("--seed", nargs="+", type=int, default=[0], help="seeds of the labels")
-    parser.add_argument("--strong", type=int, default=None,
-                        help="k strong images (default per dataset: glas 8, bbbc039 10, "
-                             "dsb2018 18, usiigaci 2)")
-    parser.add_argument("--time-budget", type=float, default=15.0,
-                        help="minutes per training (0: pass no --time-budget / --threads)")
+    parser.add_argument(
+        "--strong",
+        type=int,
+        default=None,
+        help="k strong images (default per dataset: glas 8, bbbc039 10, dsb2018 18, usiigaci 2)",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=15.0,
+        help="minutes per training (0: pass no --time-budget / --threads)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per training")
-    parser.add_argument("--parallel", action="store_true",
-                        help="run the two trainings side by side, one thread each")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the two trainings side by side, one thread each",
+    )
     parser.add_argument("--train-args", default="", help="extra arguments of both trainings")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks/results/defaults")
     parser.add_argument("--limit-train", type=int, default=None)
     parser.add_argument("--limit-test", type=int, default=None)
     parser.add_argument("--overwrite", action="store_true", help="rerun existing results")
-    parser.add_argument("--report-only", action="store_true",
-                        help="print the table of the JSON files in --work-dir")
+    parser.add_argument(
+        "--report-only", action="store_true", help="print the table of the JSON files in --work-dir"
+    )
     args = parser.parse_args(argv)
     args.git = git_state()
     args.data_dir, args.work_dir = args.data_dir.resolve(), args.work_dir.resolve()
     if not args.report_only:
         for name in args.datasets:
             roots = {s: args.work_dir / name / f"seed{s}" for s in args.seed}
-            todo = [s for s, r in roots.items() if args.overwrite
-                    or not all((r / f"{m}.json").exists() for m in METHODS)]
+            todo = [
+                s
+                for s, r in roots.items()
+                if args.overwrite or not all((r / f"{m}.json").exists() for m in METHODS)
+            ]
             if not todo:
                 print(f"skip {name} (results exist; --overwrite reruns)", flush=True)
                 continue
             data = load(args.data_dir, name, args.limit_train, args.limit_test)
-            print(f"{name}: {len(data.train.names)} train, {len(data.test.names)} "
-                  f"{data.test_name} images", flush=True)
+            print(
+                f"{name}: {len(data.train.names)} train, {len(data.test.names)} "
+                f"{data.test_name} images",
+                flush=True,
+            )
             for seed in todo:
                 run_seed(data, seed, args, roots[seed])
     print(table(collect(args.work_dir, args.datasets)))

@@ -40,10 +40,12 @@ def label_quality(instances: list[np.ndarray], k: int, seed: int, scribble: int)
     """
     lazy = simulate(instances, k, seed, scribble)
     targets = [
-        training_targets(ImageLabels(detection=det, segmentation=seg, strong=strong),
-                         truth.shape, n_classes=1)
+        training_targets(
+            ImageLabels(detection=det, segmentation=seg, strong=strong), truth.shape, n_classes=1
+        )
         for det, seg, strong, truth in zip(
-            lazy.detection, lazy.segmentation, lazy.strong, instances, strict=True)
+            lazy.detection, lazy.segmentation, lazy.strong, instances, strict=True
+        )
     ]
     labelled_targets, measured = far_background_targets(targets, lazy.strong)
     segmentation = TASKS.index("segmentation")
@@ -58,7 +60,10 @@ def label_quality(instances: list[np.ndarray], k: int, seed: int, scribble: int)
         wrong += int((far & objects).sum())
         background += int((~objects).sum())
     return {
-        "reach": measured, "images": images, "labelled": labelled, "wrong": wrong,
+        "reach": measured,
+        "images": images,
+        "labelled": labelled,
+        "wrong": wrong,
         "background": background,
     }
 
@@ -73,17 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = CONFIGS[args.config][args.dataset]
     data = load_dataset(args.data_dir, args.dataset, scale=settings["scale"], limit_test=1)
-    print(f"{args.dataset} at scale {settings['scale']:g}: {len(data.train.images)} training "
-          "images; far-background labels on the weak images with inner regions")
-    print("| k | seed | reach (inner radii) | weak images | true background labelled "
-          "| labelled pixels that are object |")
+    print(
+        f"{args.dataset} at scale {settings['scale']:g}: {len(data.train.images)} training "
+        "images; far-background labels on the weak images with inner regions"
+    )
+    print(
+        "| k | seed | reach (inner radii) | weak images | true background labelled "
+        "| labelled pixels that are object |"
+    )
     print("|---|---|---|---|---|---|")
     for k in args.strong:
         for seed in args.seeds:
             q = label_quality(data.train.instances, k, seed, settings["scribble"])
-            print(f"| {k} | {seed} | {q['reach']:.2f} | {q['images']} | "
-                  f"{q['labelled'] / max(q['background'], 1):.1%} | "
-                  f"{q['wrong'] / max(q['labelled'], 1):.2%} |")
+            print(
+                f"| {k} | {seed} | {q['reach']:.2f} | {q['images']} | "
+                f"{q['labelled'] / max(q['background'], 1):.1%} | "
+                f"{q['wrong'] / max(q['labelled'], 1):.2%} |"
+            )
     return 0
 
 

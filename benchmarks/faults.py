@@ -59,8 +59,20 @@ from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.synthetic import make_foam_sample
 
 LAZYUNET = [sys.executable, "-m", "napari_lazyunet.cli"]
-TINY = ["--base-channels", "4", "--depth", "2", "--batch-size", "2", "--patch-size", "32",
-        "--threads", "1", "--device", "cpu"]
+TINY = [
+    "--base-channels",
+    "4",
+    "--depth",
+    "2",
+    "--batch-size",
+    "2",
+    "--patch-size",
+    "32",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+]
 OUTCOMES = ("old", "new", "truncated", "lost")
 
 
@@ -87,8 +99,9 @@ def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 def timed_kill(args: list[str], delay: float) -> tuple[int, float]:
     """Start ``lazyunet ARGS``, SIGKILL it after ``delay`` s (if still running)."""
     start = time.perf_counter()
-    process = subprocess.Popen(LAZYUNET + args, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        LAZYUNET + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         process.wait(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -196,7 +209,8 @@ def kill_predict(work: Path, kills: int, rng: random.Random) -> dict:
     full = duration(args)
     files = sorted(p.relative_to(pristine) for p in pristine.rglob("*") if p.is_file())
     counts = dict.fromkeys(OUTCOMES, 0) | {
-        "temporary files": 0, "images mixing two runs, before next use": 0,
+        "temporary files": 0,
+        "images mixing two runs, before next use": 0,
         "images mixing two runs": 0,
     }
     for _ in range(kills):
@@ -243,8 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             table[command] = runners[command](Path(scratch), args.kills, rng)
         print(command, table[command], flush=True)
     columns = ["uninterrupted s", "files per kill", *OUTCOMES, "temporary files"]
-    extra = ["inconsistent project", "images mixing two runs, before next use",
-             "images mixing two runs"]
+    extra = [
+        "inconsistent project",
+        "images mixing two runs, before next use",
+        "images mixing two runs",
+    ]
     print()
     print(f"{args.kills} kills per command (SIGKILL at a uniform random moment of a run)")
     header = ["command", *columns, *extra]

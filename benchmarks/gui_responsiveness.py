@@ -33,13 +33,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--patch-size", type=int, default=96)
-    parser.add_argument("--validate-every", type=int, default=10,
-                        help="validation (tiled prediction) every N steps")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0: the widget's default, all cores but one)")
+    parser.add_argument(
+        "--validate-every", type=int, default=10, help="validation (tiled prediction) every N steps"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: the widget's default, all cores but one)",
+    )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--baseline", type=float, default=10.0,
-                        help="seconds measured with the viewer idle first (the machine's floor)")
+    parser.add_argument(
+        "--baseline",
+        type=float,
+        default=10.0,
+        help="seconds measured with the viewer idle first (the machine's floor)",
+    )
     parser.add_argument("--hide", action="store_true", help="do not show the window")
     args = parser.parse_args(argv)
 
@@ -89,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         meter.start()
         run_loop(args.baseline)
         meter.stop()
-        print(f"idle viewer, {args.baseline:.0f} s: max stall {meter.max_gap_ms:.1f} ms, "
-              f"99th percentile {meter.percentile_ms(99):.1f} ms")
+        print(
+            f"idle viewer, {args.baseline:.0f} s: max stall {meter.max_gap_ms:.1f} ms, "
+            f"99th percentile {meter.percentile_ms(99):.1f} ms"
+        )
 
     meter.start()
     started = time.perf_counter()
@@ -105,12 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     gaps = np.asarray(meter.gaps_ms)
     steps = widget.model.steps_done if widget.model is not None else 0
     print(f"cpu cores: {os.cpu_count()}, torch threads for training: {widget.threads_spin.value()}")
-    print(f"trained {steps} steps in {args.seconds:.0f} s, plot redraws: {widget.plot.redraws} "
-          f"({widget.plot.full_redraws} full)")
+    print(
+        f"trained {steps} steps in {args.seconds:.0f} s, plot redraws: {widget.plot.redraws} "
+        f"({widget.plot.full_redraws} full)"
+    )
     print(f"event-loop ticks: {gaps.size}, interval 10 ms")
-    print(f"training: max stall: {meter.max_gap_ms:.1f} ms, "
-          f"99th percentile: {meter.percentile_ms(99):.1f} ms, "
-          f"median: {meter.percentile_ms(50):.1f} ms")
+    print(
+        f"training: max stall: {meter.max_gap_ms:.1f} ms, "
+        f"99th percentile: {meter.percentile_ms(99):.1f} ms, "
+        f"median: {meter.percentile_ms(50):.1f} ms"
+    )
     print(f"gaps over 100 ms: {int((gaps > 100).sum())}, over 50 ms: {int((gaps > 50).sum())}")
     viewer.close()
     return 0 if meter.max_gap_ms < 100 else 2

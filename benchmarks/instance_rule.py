@@ -44,8 +44,7 @@ from napari_lazyunet.core.train import (
     prepare_set,
 )
 
-RULES = ("split by any seeds", f"evidence (neck {NECK_RATIO:g})",
-         "evidence + detection threshold")
+RULES = ("split by any seeds", f"evidence (neck {NECK_RATIO:g})", "evidence + detection threshold")
 
 
 def detection_threshold(model: LazyUNet, project_dir: Path) -> float | None:
@@ -70,18 +69,29 @@ def score_dataset(model: LazyUNet, images, truths, threshold: float | None) -> d
         seeds = {None: result.detection, threshold: segmentation_map(probs, threshold)}
         separation = result.separation if predict.separate_touching else None
         true_objects += int(len(np.unique(truth)) - 1)
-        for rule, ratio, det in zip(RULES, (None, NECK_RATIO, NECK_RATIO),
-                                    (seeds[None], seeds[None], seeds[threshold]), strict=True):
+        for rule, ratio, det in zip(
+            RULES,
+            (None, NECK_RATIO, NECK_RATIO),
+            (seeds[None], seeds[None], seeds[threshold]),
+            strict=True,
+        ):
             instances, _ = instances_from_outputs(
-                result.segmentation, separation, det,
-                min_size=predict.min_instance_size, neck_ratio=ratio,
+                result.segmentation,
+                separation,
+                det,
+                min_size=predict.min_instance_size,
+                neck_ratio=ratio,
             )
             rows[rule]["f1"].append(metrics.instance_f1(instances, truth)["f1"])
             rows[rule]["aji"].append(metrics.aggregated_jaccard_index(instances, truth))
             rows[rule]["objects"] += int(instances.max())
     return {
-        rule: {"instance_f1": float(np.mean(r["f1"])), "aji": float(np.mean(r["aji"])),
-               "objects": r["objects"], "true_objects": true_objects}
+        rule: {
+            "instance_f1": float(np.mean(r["f1"])),
+            "aji": float(np.mean(r["aji"])),
+            "objects": r["objects"],
+            "true_objects": true_objects,
+        }
         for rule, r in rows.items()
     }
 
@@ -90,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--work-dir", type=Path, default=Path("benchmarks/results/defaults"))
-    parser.add_argument("--datasets", nargs="+", default=["bbbc039", "glas", "dsb2018",
-                                                          "usiigaci"])
+    parser.add_argument("--datasets", nargs="+", default=["bbbc039", "glas", "dsb2018", "usiigaci"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit-test", type=int, default=None)
     args = parser.parse_args(argv)
@@ -108,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         if threshold is None:
             threshold = detection_threshold(model, model_file.parent.parent / "project")
         print(f"{name}: detection threshold {threshold}")
-        results[name] = score_dataset(model, data.test.images, data.test.full_instances,
-                                      threshold)
+        results[name] = score_dataset(model, data.test.images, data.test.full_instances, threshold)
         results[name]["detection_threshold"] = threshold
         for rule, r in ((k, v) for k, v in results[name].items() if k in RULES):
-            print(f"{name:9s} {rule:32s} {r['instance_f1']:6.3f} {r['aji']:6.3f} "
-                  f"{r['objects']:6d}/{r['true_objects']:<6d}")
+            print(
+                f"{name:9s} {rule:32s} {r['instance_f1']:6.3f} {r['aji']:6.3f} "
+                f"{r['objects']:6d}/{r['true_objects']:<6d}"
+            )
     out = args.work_dir / f"instance_rule_seed{args.seed}.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")

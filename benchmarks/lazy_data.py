@@ -124,8 +124,12 @@ def _natural_key(name: str):
 
 
 def load_dataset(
-    data_dir: str | Path, dataset: str, scale: float = 1.0, limit_test: int | None = None,
-    limit_train: int | None = None, test_split: str | None = None,
+    data_dir: str | Path,
+    dataset: str,
+    scale: float = 1.0,
+    limit_test: int | None = None,
+    limit_train: int | None = None,
+    test_split: str | None = None,
 ) -> Dataset:
     """Load GlaS (train / testA) or BBBC039 (train / val) at ``scale``.
 

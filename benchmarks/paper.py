@@ -77,46 +77,110 @@ K_INDEPENDENT = {"b", "e"}
 CONFIGS: dict[str, dict[str, dict]] = {
     "cpu": {
         "glas": dict(
-            scale=0.25, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
-            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
-            scribble=1, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
-            calibrate_segmentation=True, segmentation_threshold=None,
-            segmentation_from_inner=True, segmentation_far_background=True,
-            device="cpu", mixed_precision=False, num_threads=2,
+            scale=0.25,
+            base_channels=8,
+            depth=4,
+            steps=1500,
+            batch_size=8,
+            patch_size=64,
+            learning_rate=1e-3,
+            lr_schedule="constant",
+            strong_fraction=0.25,
+            task_weights=(1.0, 1.0, 1.0),
+            recalibration_batches=20,
+            tile_size=256,
+            scribble=1,
+            min_size_full=200,
+            detection_background=False,
+            separation_positive_weight=5.0,
+            separation_threshold=None,
+            calibrate_segmentation=True,
+            segmentation_threshold=None,
+            segmentation_from_inner=True,
+            segmentation_far_background=True,
+            device="cpu",
+            mixed_precision=False,
+            num_threads=2,
         ),
         "bbbc039": dict(
-            scale=1.0, base_channels=8, depth=4, steps=1500, batch_size=8, patch_size=64,
-            learning_rate=1e-3, lr_schedule="constant", strong_fraction=0.25,
-            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=256,
-            scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
-            calibrate_segmentation=True, segmentation_threshold=None,
-            segmentation_from_inner=True, segmentation_far_background=True,
-            device="cpu", mixed_precision=False, num_threads=2,
+            scale=1.0,
+            base_channels=8,
+            depth=4,
+            steps=1500,
+            batch_size=8,
+            patch_size=64,
+            learning_rate=1e-3,
+            lr_schedule="constant",
+            strong_fraction=0.25,
+            task_weights=(1.0, 1.0, 1.0),
+            recalibration_batches=20,
+            tile_size=256,
+            scribble=2,
+            min_size_full=10,
+            detection_background=False,
+            separation_positive_weight=5.0,
+            separation_threshold=None,
+            calibrate_segmentation=True,
+            segmentation_threshold=None,
+            segmentation_from_inner=True,
+            segmentation_far_background=True,
+            device="cpu",
+            mixed_precision=False,
+            num_threads=2,
         ),
     },
     "gpu": {
         "glas": dict(
-            scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
-            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
-            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
-            scribble=3, min_size_full=200, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
-            calibrate_segmentation=True, segmentation_threshold=None,
-            segmentation_from_inner=True, segmentation_far_background=True,
-            device="auto", mixed_precision=True, num_threads=0,
+            scale=1.0,
+            base_channels=64,
+            depth=4,
+            steps=10000,
+            batch_size=16,
+            patch_size=256,
+            learning_rate=2e-4,
+            lr_schedule="constant",
+            strong_fraction=0.25,
+            task_weights=(1.0, 1.0, 1.0),
+            recalibration_batches=20,
+            tile_size=512,
+            scribble=3,
+            min_size_full=200,
+            detection_background=False,
+            separation_positive_weight=5.0,
+            separation_threshold=None,
+            calibrate_segmentation=True,
+            segmentation_threshold=None,
+            segmentation_from_inner=True,
+            segmentation_far_background=True,
+            device="auto",
+            mixed_precision=True,
+            num_threads=0,
         ),
         "bbbc039": dict(
-            scale=1.0, base_channels=64, depth=4, steps=10000, batch_size=16, patch_size=256,
-            learning_rate=2e-4, lr_schedule="constant", strong_fraction=0.25,
-            task_weights=(1.0, 1.0, 1.0), recalibration_batches=20, tile_size=512,
-            scribble=2, min_size_full=10, detection_background=False,
-            separation_positive_weight=5.0, separation_threshold=None,
-            calibrate_segmentation=True, segmentation_threshold=None,
-            segmentation_from_inner=True, segmentation_far_background=True,
-            device="auto", mixed_precision=True, num_threads=0,
+            scale=1.0,
+            base_channels=64,
+            depth=4,
+            steps=10000,
+            batch_size=16,
+            patch_size=256,
+            learning_rate=2e-4,
+            lr_schedule="constant",
+            strong_fraction=0.25,
+            task_weights=(1.0, 1.0, 1.0),
+            recalibration_batches=20,
+            tile_size=512,
+            scribble=2,
+            min_size_full=10,
+            detection_background=False,
+            separation_positive_weight=5.0,
+            separation_threshold=None,
+            calibrate_segmentation=True,
+            segmentation_threshold=None,
+            segmentation_from_inner=True,
+            segmentation_far_background=True,
+            device="auto",
+            mixed_precision=True,
+            num_threads=0,
         ),
     },
 }
@@ -130,11 +194,17 @@ def git_commit() -> str:
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=root,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "benchmarks", "src"],
-            capture_output=True, text=True, cwd=root,
+            capture_output=True,
+            text=True,
+            cwd=root,
         ).stdout.strip()
         return out + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
@@ -222,21 +292,27 @@ def training_inputs(
     detection, sparse = painted_detection(data, lazy, detection_background)
     if method == "a":
         return dict(
-            images=images, detection=detection, separation=lazy.separation,
-            segmentation=lazy.segmentation, strong=lazy.strong, sparse=sparse,
+            images=images,
+            detection=detection,
+            separation=lazy.separation,
+            segmentation=lazy.segmentation,
+            strong=lazy.strong,
+            sparse=sparse,
         ), dict(multitask=True)
     if method == "b":
         # Only images that carry a painted detection layer (objects, or the
         # background fill of an image without objects) count for (b).
         keep = [i for i, d in enumerate(detection) if d is not None and d.any()]
         return dict(
-            images=[images[i] for i in keep], detection=[detection[i] for i in keep],
+            images=[images[i] for i in keep],
+            detection=[detection[i] for i in keep],
             sparse=[sparse[i] for i in keep],
         ), dict(multitask=False, baseline_target="detection")
     if method == "c":
         keep = [i for i, s in enumerate(lazy.strong) if s]
         return dict(
-            images=[images[i] for i in keep], segmentation=[exact[i] for i in keep],
+            images=[images[i] for i in keep],
+            segmentation=[exact[i] for i in keep],
         ), dict(multitask=False, baseline_target="segmentation")
     if method in ("d", "f"):
         # Exact mask where the image is strong, else its GrabCut mask (None
@@ -246,12 +322,16 @@ def training_inputs(
     if method == "d":
         keep = [i for i, m in enumerate(segmentation) if m is not None]
         return dict(
-            images=[images[i] for i in keep], segmentation=[segmentation[i] for i in keep],
+            images=[images[i] for i in keep],
+            segmentation=[segmentation[i] for i in keep],
         ), dict(multitask=False, baseline_target="segmentation")
     if method == "f":
         return dict(
-            images=images, detection=detection, separation=lazy.separation,
-            segmentation=segmentation, strong=[m is not None for m in segmentation],
+            images=images,
+            detection=detection,
+            separation=lazy.separation,
+            segmentation=segmentation,
+            strong=[m is not None for m in segmentation],
             sparse=sparse,
         ), dict(multitask=True)
     if method == "e":
@@ -266,39 +346,57 @@ def working_min_size(settings: dict, data: Dataset) -> int:
     return max(1, round(settings["min_size_full"] * data.scale**2))
 
 
-def build_config(settings: dict, data: Dataset, multitask: bool, baseline_target: str,
-                 seed: int, steps: int | None) -> LazyUNetConfig:
+def build_config(
+    settings: dict,
+    data: Dataset,
+    multitask: bool,
+    baseline_target: str,
+    seed: int,
+    steps: int | None,
+) -> LazyUNetConfig:
     s = settings
-    return LazyUNetConfig.from_dict({
-        "model": dict(
-            in_channels=data.in_channels, class_names=data.class_names,
-            base_channels=s["base_channels"], depth=s["depth"], multitask=multitask,
-        ),
-        "train": dict(
-            steps=steps or s["steps"], batch_size=s["batch_size"], patch_size=s["patch_size"],
-            learning_rate=s["learning_rate"], lr_schedule=s["lr_schedule"],
-            strong_fraction=s["strong_fraction"],
-            # Task weights matter only to the multi-task model; the
-            # single-task baselines keep the plain loss.
-            task_weights=s["task_weights"] if multitask else (1.0, 1.0, 1.0),
-            separation_positive_weight=s["separation_positive_weight"],
-            # The hand-tuned configurations predate intensity inversion.
-            invert_intensity=0.0,
-            recalibration_batches=s["recalibration_batches"],
-            calibrate_segmentation=s["calibrate_segmentation"],
-            segmentation_from_inner=s["segmentation_from_inner"],
-            segmentation_far_background=s["segmentation_far_background"],
-            seed=seed, device=s["device"],
-            validate_every=0, mixed_precision=s["mixed_precision"],
-            num_threads=s["num_threads"], baseline_target=baseline_target,
-        ),
-        "predict": dict(
-            tile_size=s["tile_size"], device=s["device"],
-            min_instance_size=working_min_size(s, data),
-            # The harness resizes the images itself (``scale``): none on top.
-            input_scale=1.0,
-        ),
-    })
+    return LazyUNetConfig.from_dict(
+        {
+            "model": dict(
+                in_channels=data.in_channels,
+                class_names=data.class_names,
+                base_channels=s["base_channels"],
+                depth=s["depth"],
+                multitask=multitask,
+            ),
+            "train": dict(
+                steps=steps or s["steps"],
+                batch_size=s["batch_size"],
+                patch_size=s["patch_size"],
+                learning_rate=s["learning_rate"],
+                lr_schedule=s["lr_schedule"],
+                strong_fraction=s["strong_fraction"],
+                # Task weights matter only to the multi-task model; the
+                # single-task baselines keep the plain loss.
+                task_weights=s["task_weights"] if multitask else (1.0, 1.0, 1.0),
+                separation_positive_weight=s["separation_positive_weight"],
+                # The hand-tuned configurations predate intensity inversion.
+                invert_intensity=0.0,
+                recalibration_batches=s["recalibration_batches"],
+                calibrate_segmentation=s["calibrate_segmentation"],
+                segmentation_from_inner=s["segmentation_from_inner"],
+                segmentation_far_background=s["segmentation_far_background"],
+                seed=seed,
+                device=s["device"],
+                validate_every=0,
+                mixed_precision=s["mixed_precision"],
+                num_threads=s["num_threads"],
+                baseline_target=baseline_target,
+            ),
+            "predict": dict(
+                tile_size=s["tile_size"],
+                device=s["device"],
+                min_instance_size=working_min_size(s, data),
+                # The harness resizes the images itself (``scale``): none on top.
+                input_scale=1.0,
+            ),
+        }
+    )
 
 
 # ---------------------------------------------------------------------- scoring
@@ -364,7 +462,9 @@ def evaluate(model: LazyUNet, data: Dataset, settings: dict) -> dict:
             "f1": 2 * tp / max(2 * tp + fp + fn, 1),
             "precision": tp / max(tp + fp, 1),
             "recall": tp / max(tp + fn, 1),
-            "tp": tp, "fp": fp, "fn": fn,
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
         }
 
     out = {
@@ -413,13 +513,15 @@ def run_one(
     n_train = len(data.train.images)
     lazy = simulate(data.train.instances, k, seed, settings["scribble"])
     t0 = time.perf_counter()
-    fit_args, options = training_inputs(
-        method, data, lazy, settings["detection_background"]
-    )
+    fit_args, options = training_inputs(method, data, lazy, settings["detection_background"])
     prep_seconds = time.perf_counter() - t0
     config = build_config(
-        settings, data, options["multitask"], options.get("baseline_target", "segmentation"),
-        seed, args.steps,
+        settings,
+        data,
+        options["multitask"],
+        options.get("baseline_target", "segmentation"),
+        seed,
+        args.steps,
     )
     model = LazyUNet(config)
     images = fit_args.pop("images")
@@ -453,7 +555,8 @@ def run_one(
         "git_commit": args.git_commit,
         "machine": machine(device),
         "wall_seconds": {
-            "labels": round(prep_seconds, 2), "train": round(train_seconds, 2),
+            "labels": round(prep_seconds, 2),
+            "train": round(train_seconds, 2),
             "evaluate": round(eval_seconds, 2),
         },
         "final_loss": float(np.mean([h["loss"] for h in history[-20:]])) if history else None,
@@ -483,11 +586,20 @@ def score_saved(path: Path, data: Dataset, settings: dict, changes: list[str]) -
     folder = "-".join([f"scores-{data.test_name}", *changes]).replace("=", "")
     target = path.parent / folder / path.name
     target.parent.mkdir(exist_ok=True)
-    target.write_text(json.dumps({
-        "model": str(model_path), "test_split": data.test_name,
-        "run": {key: run.get(key) for key in ("dataset", "method", "k", "seed", "git_commit")},
-        "evaluate_seconds": round(time.perf_counter() - t0, 2), "metrics": scores,
-    }, indent=1))
+    target.write_text(
+        json.dumps(
+            {
+                "model": str(model_path),
+                "test_split": data.test_name,
+                "run": {
+                    key: run.get(key) for key in ("dataset", "method", "k", "seed", "git_commit")
+                },
+                "evaluate_seconds": round(time.perf_counter() - t0, 2),
+                "metrics": scores,
+            },
+            indent=1,
+        )
+    )
     print(f"{target}: dice {scores['pixel_dice'][data.class_names[0]]:.3f}", flush=True)
 
 
@@ -497,25 +609,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=("glas", "bbbc039"), required=True)
     parser.add_argument("--config", choices=tuple(CONFIGS), default="cpu")
     parser.add_argument("--methods", nargs="+", choices=tuple(METHODS), default=list(METHODS))
-    parser.add_argument("--strong", nargs="+", type=int, default=None,
-                        help="numbers k of strong training images (default: the paper's)")
+    parser.add_argument(
+        "--strong",
+        nargs="+",
+        type=int,
+        default=None,
+        help="numbers k of strong training images (default: the paper's)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="benchmarks/results/")
     parser.add_argument("--limit-test", type=int, default=None, help="score N test images only")
-    parser.add_argument("--limit-train", type=int, default=None,
-                        help="use the first N training images only (smoke runs)")
+    parser.add_argument(
+        "--limit-train",
+        type=int,
+        default=None,
+        help="use the first N training images only (smoke runs)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="override the iterations")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: the configuration's)")
-    parser.add_argument("--test-split", default=None,
-                        help="score on this split instead (GlaS: testB, BBBC039: test)")
-    parser.add_argument("--score-saved", action="store_true",
-                        help="train nothing: score the models saved in --out on --test-split, "
-                             "writing scores-<split>/<run>.json there (with --set: "
-                             "scores-<split>-<KEYVALUE>/)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override harness settings, e.g. strong_fraction=0.5 "
-                             "(results are marked partial)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: the configuration's)"
+    )
+    parser.add_argument(
+        "--test-split",
+        default=None,
+        help="score on this split instead (GlaS: testB, BBBC039: test)",
+    )
+    parser.add_argument(
+        "--score-saved",
+        action="store_true",
+        help="train nothing: score the models saved in --out on --test-split, "
+        "writing scores-<split>/<run>.json there (with --set: "
+        "scores-<split>-<KEYVALUE>/)",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override harness settings, e.g. strong_fraction=0.5 (results are marked partial)",
+    )
     args = parser.parse_args(argv)
     args.git_commit = git_commit()  # the code as it was when this process started
 
@@ -545,14 +677,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     data = load_dataset(
         # Scoring saved models reads no training image beyond the first.
-        args.data_dir, args.dataset, settings["scale"], args.limit_test,
+        args.data_dir,
+        args.dataset,
+        settings["scale"],
+        args.limit_test,
         1 if args.score_saved else args.limit_train,
         args.test_split,
     )
     n_train = len(data.train.images)
-    print(f"loaded {args.dataset}: {n_train} train, {len(data.test.images)} {data.test_name} "
-          f"images at scale {settings['scale']} ({time.perf_counter() - started:.0f} s)",
-          flush=True)
+    print(
+        f"loaded {args.dataset}: {n_train} train, {len(data.test.images)} {data.test_name} "
+        f"images at scale {settings['scale']} ({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
     empty = [sum(not inst.any() for inst in split.instances) for split in (data.train, data.test)]
     print(f"images without any object: {empty[0]} train, {empty[1]} {data.test_name}", flush=True)
     done_independent: set[tuple[str, int]] = set()
@@ -591,11 +728,15 @@ def main(argv: list[str] | None = None) -> int:
                 m = result["metrics"]
                 extra = (
                     f"objF1 {m['object_f1']['f1']:.3f} objDice {m['object_dice']:.3f} "
-                    f"objH {m['object_hausdorff']:.1f}" if "object_f1" in m else
-                    f"instF1 {m['instance_f1_iou50']['f1']:.3f} AJI {m['aji']:.3f}"
+                    f"objH {m['object_hausdorff']:.1f}"
+                    if "object_f1" in m
+                    else f"instF1 {m['instance_f1_iou50']['f1']:.3f} AJI {m['aji']:.3f}"
                 )
-                print(f"{name}: dice {m['pixel_dice'][data.class_names[0]]:.3f} {extra} "
-                      f"({result['wall_seconds']['total']:.0f} s)", flush=True)
+                print(
+                    f"{name}: dice {m['pixel_dice'][data.class_names[0]]:.3f} {extra} "
+                    f"({result['wall_seconds']['total']:.0f} s)",
+                    flush=True,
+                )
     return 0
 
 

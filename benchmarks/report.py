@@ -36,7 +36,10 @@ HEADLINE_K = {"glas": 8, "bbbc039": 10}
 
 
 def load_runs(
-    folder: Path, dataset: str, config: str, rescored: Path | None = None,
+    folder: Path,
+    dataset: str,
+    config: str,
+    rescored: Path | None = None,
     include_partial: bool = False,
 ) -> list[dict]:
     """Full runs of ``folder``; a run rescored in ``rescored`` is taken from there.
@@ -67,11 +70,17 @@ def summary_runs(path: Path, present: list[dict]) -> list[dict]:
     stored = json.loads(Path(path).read_text())
     have = {(r["method"], r["k"]) for r in present}
     n_train = max(r["n_train_images_used"] for r in stored["runs"])
-    shared = {key: stored[key] for key in ("dataset", "test_split", "config_name", "harness",
-                                           "machine")}
+    shared = {
+        key: stored[key] for key in ("dataset", "test_split", "config_name", "harness", "machine")
+    }
     return [
-        {**shared, **run, "n_train": n_train, "from_summary": str(path),
-         "source_commits": stored["git_commits"]}
+        {
+            **shared,
+            **run,
+            "n_train": n_train,
+            "from_summary": str(path),
+            "source_commits": stored["git_commits"],
+        }
         for run in stored["runs"]
         if (run["method"], run["k"]) not in have
     ]
@@ -127,7 +136,8 @@ def markdown(runs: list[dict], dataset: str) -> str:
         "one value where one seed ran).",
         "",
         "| method | strong images k (fraction) | seeds | "
-        + " | ".join(c[0] for c in columns) + " | train s / run |",
+        + " | ".join(c[0] for c in columns)
+        + " | train s / run |",
         "|---|---|---|" + "---|" * len(columns) + "---|",
     ]
     for key in sorted(groups, key=_order):
@@ -146,7 +156,8 @@ def markdown(runs: list[dict], dataset: str) -> str:
             cells.append(_fmt([get(r["metrics"]) for r in members], digits))
         train = np.mean([r["wall_seconds"]["train"] for r in members])
         lines.append(
-            f"| {METHOD_NAMES[method]} | {strong} | {seeds} | " + " | ".join(cells)
+            f"| {METHOD_NAMES[method]} | {strong} | {seeds} | "
+            + " | ".join(cells)
             + f" | {train:.0f} |"
         )
     return "\n".join(lines) + "\n"
@@ -173,10 +184,7 @@ def paired_differences(runs: list[dict], dataset: str, k: int, subject: str = "a
         "|---|---|" + "---|" * len(columns),
     ]
     for method in PAIRINGS[subject]:
-        theirs = {
-            r["seed"]: r
-            for r in groups.get((method, None if method in "be" else k), [])
-        }
+        theirs = {r["seed"]: r for r in groups.get((method, None if method in "be" else k), [])}
         seeds = sorted(set(mine) & set(theirs))
         if not seeds:
             continue
@@ -212,8 +220,11 @@ def summary(runs: list[dict]) -> dict:
     harness = first["harness"]
 
     def changes(run: dict) -> dict:
-        return {key: value for key, value in run["harness"].items()
-                if key in harness and value != harness[key]}
+        return {
+            key: value
+            for key, value in run["harness"].items()
+            if key in harness and value != harness[key]
+        }
 
     return {
         "dataset": first["dataset"],
@@ -227,10 +238,13 @@ def summary(runs: list[dict]) -> dict:
         ),
         "runs": [
             {
-                "method": r["method"], "k": r["k"], "seed": r["seed"],
+                "method": r["method"],
+                "k": r["k"],
+                "seed": r["seed"],
                 "strong_fraction": r["strong_fraction"],
                 "n_train_images_used": r["n_train_images_used"],
-                "wall_seconds": r["wall_seconds"], "final_loss": r["final_loss"],
+                "wall_seconds": r["wall_seconds"],
+                "final_loss": r["final_loss"],
                 "separation_threshold": r.get("separation_threshold"),
                 "segmentation_threshold": r.get("segmentation_threshold"),
                 **({"rescored": r["rescored"]} if "rescored" in r else {}),
@@ -279,13 +293,24 @@ def _plot_panel(ax, groups: dict, get, n_train: int) -> None:
         vals = [[get(r["metrics"]) for r in groups[(method, k)]] for k in keys]
         means = [np.mean(v) for v in vals]
         errs = [np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals]
-        ax.errorbar(xs, means, yerr=errs, marker="o", capsize=3, color=colours[method],
-                    label=METHOD_NAMES[method])
+        ax.errorbar(
+            xs,
+            means,
+            yerr=errs,
+            marker="o",
+            capsize=3,
+            color=colours[method],
+            label=METHOD_NAMES[method],
+        )
     for method, style in (("b", ":"), ("e", "--")):
         if (method, None) in groups:
             v = [get(r["metrics"]) for r in groups[(method, None)]]
-            ax.axhline(np.mean(v), linestyle=style, color=colours[method],
-                       label=f"{METHOD_NAMES[method]} ({len(v)} seed{'s' * (len(v) > 1)})")
+            ax.axhline(
+                np.mean(v),
+                linestyle=style,
+                color=colours[method],
+                label=f"{METHOD_NAMES[method]} ({len(v)} seed{'s' * (len(v) > 1)})",
+            )
     ax.set_xscale("log")
     # Labelled ticks at round percentages only: labels on every minor tick
     # of a log axis run into each other between 50 and 100.
@@ -305,17 +330,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", help="compact summary JSON to write")
     parser.add_argument("--plot", help="PNG to write")
     parser.add_argument("--markdown", help="markdown table to write (default: print)")
-    parser.add_argument("--rescored", help="folder of rescored runs that replace those of "
-                        "--results (rescore_calibrated.py writes <results>/calibrated)")
-    parser.add_argument("--include-partial", action="store_true",
-                        help="also report exploratory runs (a folder of one --set variant)")
-    parser.add_argument("--baselines", metavar="SUMMARY",
-                        help="compact summary JSON (e.g. docs/benchmarks/paper-cpu-glas.json) "
-                        "whose runs of every (method, k) the folder lacks complete it (tables, "
-                        "paired differences, plot and --summary)")
+    parser.add_argument(
+        "--rescored",
+        help="folder of rescored runs that replace those of "
+        "--results (rescore_calibrated.py writes <results>/calibrated)",
+    )
+    parser.add_argument(
+        "--include-partial",
+        action="store_true",
+        help="also report exploratory runs (a folder of one --set variant)",
+    )
+    parser.add_argument(
+        "--baselines",
+        metavar="SUMMARY",
+        help="compact summary JSON (e.g. docs/benchmarks/paper-cpu-glas.json) "
+        "whose runs of every (method, k) the folder lacks complete it (tables, "
+        "paired differences, plot and --summary)",
+    )
     args = parser.parse_args(argv)
-    runs = load_runs(Path(args.results), args.dataset, args.config,
-                     Path(args.rescored) if args.rescored else None, args.include_partial)
+    runs = load_runs(
+        Path(args.results),
+        args.dataset,
+        args.config,
+        Path(args.rescored) if args.rescored else None,
+        args.include_partial,
+    )
     if args.baselines and runs:
         runs = runs + summary_runs(Path(args.baselines), runs)
     if not runs:
@@ -335,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.summary).write_text(json.dumps(summary(runs), indent=1))
     if args.plot:
         machine = runs[0]["machine"].get("gpu") or f"{runs[0]['machine']['cpu_count']}-core CPU"
-        plot(runs, args.dataset, Path(args.plot),
-             f"{args.dataset}, config {args.config} ({machine})")
+        plot(
+            runs, args.dataset, Path(args.plot), f"{args.dataset}, config {args.config} ({machine})"
+        )
     return 0
 
 

@@ -51,12 +51,20 @@ def headline(metrics: dict) -> dict:
     """The scores the thresholds can change: pixels, instances and interfaces."""
     pixels = {"pixel_dice": next(iter(metrics["pixel_dice"].values()))}
     if "object_f1" in metrics:  # GlaS
-        return {**pixels, "object_f1": metrics["object_f1"]["f1"],
-                "object_dice": metrics["object_dice"],
-                "object_hausdorff": metrics["object_hausdorff"]}
-    return {**pixels, "instance_f1": metrics["instance_f1_iou50"]["f1"],
-            **{key: metrics.get(key) for key in ("aji", "touching_recognised",
-                                                "interface_precision", "interface_recall")}}
+        return {
+            **pixels,
+            "object_f1": metrics["object_f1"]["f1"],
+            "object_dice": metrics["object_dice"],
+            "object_hausdorff": metrics["object_hausdorff"],
+        }
+    return {
+        **pixels,
+        "instance_f1": metrics["instance_f1_iou50"]["f1"],
+        **{
+            key: metrics.get(key)
+            for key in ("aji", "touching_recognised", "interface_precision", "interface_recall")
+        },
+    }
 
 
 def probe(model: LazyUNet, sampler, batches: int) -> dict:
@@ -65,9 +73,12 @@ def probe(model: LazyUNet, sampler, batches: int) -> dict:
         model.network, sampler, torch.device("cpu"), batches, "separation"
     )
     on, off = p[truth], p[~truth]
-    return {"mean_on_interfaces": float(on.mean()) if on.size else None,
-            "mean_elsewhere": float(off.mean()), "max": float(p.max()),
-            "interface_share": on.size / p.size}
+    return {
+        "mean_on_interfaces": float(on.mean()) if on.size else None,
+        "mean_elsewhere": float(off.mean()),
+        "max": float(p.max()),
+        "interface_share": on.size / p.size,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,17 +86,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--dataset", choices=("glas", "bbbc039"), default="bbbc039")
     parser.add_argument("--config", choices=tuple(CONFIGS), default="cpu")
-    parser.add_argument("--runs", nargs="+", required=True,
-                        help="runs of benchmarks/results, e.g. a-k5-s0 f-k10-s1")
+    parser.add_argument(
+        "--runs", nargs="+", required=True, help="runs of benchmarks/results, e.g. a-k5-s0 f-k10-s1"
+    )
     parser.add_argument("--results", default="benchmarks/results")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the before / after rows here")
-    parser.add_argument("--no-score", action="store_true",
-                        help="only write the calibrated models (<results>/calibrated/<run>.pt); "
-                             "score nothing")
-    parser.add_argument("--probe", action="store_true",
-                        help="only print the interface probabilities on the calibration patches "
-                             "(mean on labelled interfaces, mean elsewhere, maximum); no scoring")
+    parser.add_argument(
+        "--no-score",
+        action="store_true",
+        help="only write the calibrated models (<results>/calibrated/<run>.pt); score nothing",
+    )
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="only print the interface probabilities on the calibration patches "
+        "(mean on labelled interfaces, mean elsewhere, maximum); no scoring",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     datasets = {}  # by working scale
@@ -101,20 +118,27 @@ def main(argv: list[str] | None = None) -> int:
         # the scale or the scribbles), completed by today's defaults.
         settings = {**CONFIGS[args.config][args.dataset], **record["harness"]}
         if settings["scale"] not in datasets:
-            datasets[settings["scale"]] = load_dataset(args.data_dir, args.dataset,
-                                                       settings["scale"])
+            datasets[settings["scale"]] = load_dataset(
+                args.data_dir, args.dataset, settings["scale"]
+            )
         data = datasets[settings["scale"]]
 
         lazy = simulate(data.train.instances, k, seed, settings["scribble"])
         fit_args, _ = training_inputs(method, data, lazy, settings["detection_background"])
         images = fit_args.pop("images")
-        prepared = prepare_set(images, make_labels(len(images), **fit_args), model.config,
-                               warn_weak_only=False)
+        prepared = prepare_set(
+            images, make_labels(len(images), **fit_args), model.config, warn_weak_only=False
+        )
         sampler = calibration_sampler(prepared, model.config.train, model.steps_done)
         if args.probe:
             found = probe(model, sampler, model.config.train.recalibration_batches)
-            print(f"{run}: " + ", ".join(f"{key} {value:.4f}" for key, value in found.items()
-                                         if value is not None), flush=True)
+            print(
+                f"{run}: "
+                + ", ".join(
+                    f"{key} {value:.4f}" for key, value in found.items() if value is not None
+                ),
+                flush=True,
+            )
             continue
         cpu, batches = torch.device("cpu"), model.config.train.recalibration_batches
         separation = calibrate_separation_threshold(model.network, sampler, cpu, batches)
@@ -125,34 +149,52 @@ def main(argv: list[str] | None = None) -> int:
         # The model as a rerun would save it: both thresholds, and (like the
         # harness now) the working scale and the full-size smallest instance,
         # so that `lazyunet predict` and `paper.py --score-saved` use it as is.
-        model.config = model.config.replace(predict={
-            "separation_threshold": separation or 0.5, "segmentation_threshold": segmentation,
-            "input_scale": data.scale, "min_instance_size": settings["min_size_full"],
-        })
+        model.config = model.config.replace(
+            predict={
+                "separation_threshold": separation or 0.5,
+                "segmentation_threshold": segmentation,
+                "input_scale": data.scale,
+                "min_instance_size": settings["min_size_full"],
+            }
+        )
         target = Path(args.results) / "calibrated" / stem.with_suffix(".json").name
         target.parent.mkdir(exist_ok=True)
         model.save(target.with_suffix(".pt"))
         if args.no_score:
-            print(f"{run}: thresholds separation {separation}, segmentation {segmentation} "
-                  f"-> {target.with_suffix('.pt')}", flush=True)
+            print(
+                f"{run}: thresholds separation {separation}, segmentation {segmentation} "
+                f"-> {target.with_suffix('.pt')}",
+                flush=True,
+            )
             continue
         # Scored at the thresholds just stored in the model (None: the model's own).
-        scores = evaluate(model, data, {**settings, "separation_threshold": None,
-                                        "segmentation_threshold": None})
-        record.update(metrics=scores, separation_threshold=separation,
-                      segmentation_threshold=segmentation,
-                      rescored={"by": "benchmarks/rescore_calibrated.py",
-                                "git_commit": git_commit()})
+        scores = evaluate(
+            model, data, {**settings, "separation_threshold": None, "segmentation_threshold": None}
+        )
+        record.update(
+            metrics=scores,
+            separation_threshold=separation,
+            segmentation_threshold=segmentation,
+            rescored={"by": "benchmarks/rescore_calibrated.py", "git_commit": git_commit()},
+        )
         target.write_text(json.dumps(record, indent=1))
-        row = {"run": run, "separation_threshold": separation,
-               "segmentation_threshold": segmentation,
-               "stored": headline(stored), "calibrated": headline(scores)}
+        row = {
+            "run": run,
+            "separation_threshold": separation,
+            "segmentation_threshold": segmentation,
+            "stored": headline(stored),
+            "calibrated": headline(scores),
+        }
         rows.append(row)
-        print(f"{run}: thresholds separation {separation}, segmentation {segmentation} | "
-              + " | ".join(
-                  f"{key} {row['stored'][key]:.3f} -> {row['calibrated'][key]:.3f}"
-                  for key in row["stored"] if row["stored"][key] is not None
-              ), flush=True)
+        print(
+            f"{run}: thresholds separation {separation}, segmentation {segmentation} | "
+            + " | ".join(
+                f"{key} {row['stored'][key]:.3f} -> {row['calibrated'][key]:.3f}"
+                for key in row["stored"]
+                if row["stored"][key] is not None
+            ),
+            flush=True,
+        )
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -58,9 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=("glas", "bbbc039"), required=True)
     parser.add_argument("--config", choices=tuple(CONFIGS), default="cpu")
     parser.add_argument("--results", default="benchmarks/results")
-    parser.add_argument("--runs", nargs="+", required=True, metavar="METHOD-kK-sSEED",
-                        help="runs to score, e.g. a-k8-s0 (the part of the file name "
-                             "after the configuration)")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        required=True,
+        metavar="METHOD-kK-sSEED",
+        help="runs to score, e.g. a-k8-s0 (the part of the file name after the configuration)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -93,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         scores = pooled_scores(counts)
         cells = [
             f"P {s['precision']:.3f} / R {s['recall']:.3f} / Dice {s['dice']:.3f} ({s['images']})"
-            if (s := scores.get(name)) else "–"
+            if (s := scores.get(name))
+            else "–"
             for name in GROUPS
         ]
         print(f"| {run} | " + " | ".join(cells) + " |", flush=True)

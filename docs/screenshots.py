@@ -108,8 +108,15 @@ def train_widget(viewer) -> None:
     """Train widget after a short run on the sample: loss per task and validation scores."""
     widget = dock(viewer, "Train")
     widget.use_threads = False  # deterministic scene; the GUI uses a thread worker
-    widget.set_fields(base_channels=8, depth=3, steps=400, batch_size=4, patch_size=96,
-                      validate_every=25, validation_share=0.25)
+    widget.set_fields(
+        base_channels=8,
+        depth=3,
+        steps=400,
+        batch_size=4,
+        patch_size=96,
+        validate_every=25,
+        validation_share=0.25,
+    )
     widget.start()
     widget.model.save(_trained_model_file())
 

@@ -2,7 +2,7 @@
 # Install everything the test suite needs on a fresh Debian/Ubuntu machine, then run it.
 #   - system libraries for a real Qt/napari window on a virtual X display (Xvfb)
 #   - a virtual environment with the CPU build of PyTorch and the package with its test extra
-#   - ruff, then the whole pytest suite under Xvfb
+#   - ruff (lint and format), import-linter (the layers), then the whole pytest suite under Xvfb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,5 +31,7 @@ fi
 .venv/bin/python -m pip install -q "torch==2.13.0" -e ".[testing]"
 
 .venv/bin/ruff check src tests benchmarks docs
+.venv/bin/ruff format --check src tests benchmarks docs
+.venv/bin/lint-imports
 # QT_QPA_PLATFORM=xcb: napari draws with OpenGL, which Qt's offscreen platform lacks.
 QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m pytest "$@"

@@ -43,7 +43,8 @@ def test_fingerprint_measures_size_touching_and_polarity():
     image, instances, inner = discs((128, 128), centres, radius=20)
     dark, _, dark_inner = discs((128, 128), centres, radius=20, bright=False)
     labels = make_labels(
-        3, detection=[inner, inner, dark_inner],
+        3,
+        detection=[inner, inner, dark_inner],
         segmentation=[(instances > 0).astype(np.uint8), None, None],
     )
     fp = measure_fingerprint([image, image, dark], labels, n_classes=1, in_channels=1)
@@ -64,8 +65,9 @@ def test_mixed_polarity_turns_on_inversion_and_size_sets_the_scale():
     bright, instances, inner = discs((160, 160), centres, radius=30)
     dark, _, _ = discs((160, 160), centres, radius=30, bright=False)
     images = [bright, bright, dark, dark]
-    labels = make_labels(4, detection=[inner] * 4,
-                         segmentation=[(instances > 0).astype(np.uint8)] + [None] * 3)
+    labels = make_labels(
+        4, detection=[inner] * 4, segmentation=[(instances > 0).astype(np.uint8)] + [None] * 3
+    )
     config = LazyUNetConfig().replace(model={"class_names": ("disc",)})
     fp = measure_fingerprint(images, labels, 1, 1)
     assert fp.polarity == "mixed"
@@ -83,8 +85,14 @@ def test_mixed_polarity_turns_on_inversion_and_size_sets_the_scale():
     assert resolved.train.patch_size % 2**depth == 0 and resolved.train.patch_size >= 64
     assert resolved.model.is_resolved and resolved.train.steps is None
     chosen = {c.field for c in choices}
-    assert {"model.base_channels", "model.depth", "train.patch_size", "predict.input_scale",
-            "predict.min_instance_size", "train.time_budget"} <= chosen
+    assert {
+        "model.base_channels",
+        "model.depth",
+        "train.patch_size",
+        "predict.input_scale",
+        "predict.min_instance_size",
+        "train.time_budget",
+    } <= chosen
     assert all(c.reason for c in choices)
 
 
@@ -98,10 +106,16 @@ def test_user_settings_are_never_changed():
         normalization={"min_range": (0.0,)},
     )
     resolved, _fingerprint, choices = configure_training(config, [image], labels, CPU)
-    for section, key in [("model", "base_channels"), ("model", "depth"),
-                         ("train", "patch_size"), ("train", "steps"),
-                         ("train", "learning_rate"), ("predict", "input_scale"),
-                         ("predict", "min_instance_size"), ("normalization", "min_range")]:
+    for section, key in [
+        ("model", "base_channels"),
+        ("model", "depth"),
+        ("train", "patch_size"),
+        ("train", "steps"),
+        ("train", "learning_rate"),
+        ("predict", "input_scale"),
+        ("predict", "min_instance_size"),
+        ("normalization", "min_range"),
+    ]:
         assert getattr(getattr(resolved, section), key) == getattr(getattr(config, section), key)
     assert "train.time_budget" not in {c.field for c in choices}  # steps were given
     # A second call on the completed configuration chooses nothing more.
@@ -146,8 +160,14 @@ def test_health_messages_name_the_cause():
     )
     history = [{"loss": 1.0}] * 50
     messages = health_messages(
-        history, 40, config, {"segmentation": 0.1}, n_strong=1, interfaces_labelled=False,
-        size_spread=6.0, grid_floor=0.05,
+        history,
+        40,
+        config,
+        {"segmentation": 0.1},
+        n_strong=1,
+        interfaces_labelled=False,
+        size_spread=6.0,
+        grid_floor=0.05,
     )
     text = " | ".join(messages)
     assert "only 40 training steps" in text
@@ -157,11 +177,19 @@ def test_health_messages_name_the_cause():
     assert "segmentation threshold is at the bottom" in text
     assert "too few" in text
     good = [{"loss": 1.0 - 0.9 * i / 400} for i in range(400)]
-    assert health_messages(
-        good, 400, config.replace(predict={"segmentation_threshold": None}),
-        {"segmentation": 0.9, "detection": 0.95}, n_strong=3, interfaces_labelled=True,
-        size_spread=2.0, grid_floor=0.05,
-    ) == []
+    assert (
+        health_messages(
+            good,
+            400,
+            config.replace(predict={"segmentation_threshold": None}),
+            {"segmentation": 0.9, "detection": 0.95},
+            n_strong=3,
+            interfaces_labelled=True,
+            size_spread=2.0,
+            grid_floor=0.05,
+        )
+        == []
+    )
 
 
 def test_fit_without_settings_configures_warns_and_skips_the_untrained_cut(tmp_path):
@@ -170,9 +198,14 @@ def test_fit_without_settings_configures_warns_and_skips_the_untrained_cut(tmp_p
     assert model.network is None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit([image, image], detection=[inner, inner],
-                  segmentation=[(instances > 0).astype(np.uint8), None],
-                  steps=3, num_threads=1, checkpoint=tmp_path / "during.pt")
+        model.fit(
+            [image, image],
+            detection=[inner, inner],
+            segmentation=[(instances > 0).astype(np.uint8), None],
+            steps=3,
+            num_threads=1,
+            checkpoint=tmp_path / "during.pt",
+        )
     health = [str(w.message) for w in caught if issubclass(w.category, TrainingHealthWarning)]
     assert any("no interface" in m for m in health)  # no scribble was painted
     assert any("only 3 training steps" in m for m in health)
@@ -193,8 +226,15 @@ def test_training_restores_the_callers_thread_count():
     before = torch.get_num_threads()
     target = 1 if before != 1 else 2
     model = LazyUNet(class_names=("disc",), base_channels=4, depth=2)
-    model.fit([image], detection=[inner], segmentation=[(instances > 0).astype(np.uint8)],
-              steps=1, num_threads=target, patch_size=32, batch_size=2)
+    model.fit(
+        [image],
+        detection=[inner],
+        segmentation=[(instances > 0).astype(np.uint8)],
+        steps=1,
+        num_threads=target,
+        patch_size=32,
+        batch_size=2,
+    )
     assert torch.get_num_threads() == before
 
 
@@ -208,8 +248,15 @@ def test_detection_threshold_sets_the_seeds_and_is_only_ever_lowered():
 
     image, instances, inner = discs((64, 64), [(20, 20), (44, 44)], radius=12)
     model = LazyUNet(class_names=("disc",), base_channels=4, depth=2)
-    model.fit([image], detection=[inner], segmentation=[(instances > 0).astype(np.uint8)],
-              steps=3, num_threads=1, patch_size=32, batch_size=2)
+    model.fit(
+        [image],
+        detection=[inner],
+        segmentation=[(instances > 0).astype(np.uint8)],
+        steps=3,
+        num_threads=1,
+        patch_size=32,
+        batch_size=2,
+    )
     prepared = prepare_set([image], make_labels(1, detection=[inner]), model.config)
     threshold = calibrate_detection_threshold(
         model.network, calibration_sampler(prepared, model.config.train, 9), CPU, 2

@@ -21,8 +21,12 @@ from napari_lazyunet.core.labels import ImageLabels
 @pytest.fixture
 def project(foam, tmp_path):
     labels = [
-        ImageLabels(detection=foam.detection[i], separation=foam.separation[i],
-                    segmentation=foam.classes[i] if i == 0 else None, strong=i == 0)
+        ImageLabels(
+            detection=foam.detection[i],
+            separation=foam.separation[i],
+            segmentation=foam.classes[i] if i == 0 else None,
+            strong=i == 0,
+        )
         for i in range(3)
     ]
     folder = tmp_path / "project"
@@ -32,9 +36,31 @@ def project(foam, tmp_path):
 
 def test_train_predict_evaluate(project, foam, tmp_path, capsys):
     model = tmp_path / "model.pt"
-    code = main(["train", str(project), "-o", str(model), "--steps", "30", "--batch-size", "2",
-                 "--patch-size", "32", "--base-channels", "4", "--depth", "2", "--device", "cpu",
-                 "--val-fraction", "0.34", "--lr-schedule", "cosine", "-q"])
+    code = main(
+        [
+            "train",
+            str(project),
+            "-o",
+            str(model),
+            "--steps",
+            "30",
+            "--batch-size",
+            "2",
+            "--patch-size",
+            "32",
+            "--base-channels",
+            "4",
+            "--depth",
+            "2",
+            "--device",
+            "cpu",
+            "--val-fraction",
+            "0.34",
+            "--lr-schedule",
+            "cosine",
+            "-q",
+        ]
+    )
     assert code == 0 and model.is_file()
     assert LazyUNet.load(model).config.train.lr_schedule == "cosine"
     out = capsys.readouterr().out
@@ -43,8 +69,22 @@ def test_train_predict_evaluate(project, foam, tmp_path, capsys):
     assert f"separation threshold {threshold:g}" in out
 
     out = tmp_path / "pred"
-    assert main(["predict", str(model), str(project / "images"), "-o", str(out), "-q",
-                 "--tile-size", "32", "--probabilities"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(project / "images"),
+                "-o",
+                str(out),
+                "-q",
+                "--tile-size",
+                "32",
+                "--probabilities",
+            ]
+        )
+        == 0
+    )
     for task in ("detection", "segmentation", "separation", "instances"):
         files = sorted(p.name for p in (out / task).iterdir())
         assert files == ["a.tif", "b.tif", "c.tif"], task
@@ -55,8 +95,23 @@ def test_train_predict_evaluate(project, foam, tmp_path, capsys):
     interface = read_image(out / "probabilities" / "separation" / "a.tif")[1]
     threshold = float(np.quantile(interface, 0.5))
     loose = tmp_path / "pred-loose"
-    assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(loose),
-                 "-q", "--tile-size", "32", "--separation-threshold", str(threshold)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(project / "images" / "a.tif"),
+                "-o",
+                str(loose),
+                "-q",
+                "--tile-size",
+                "32",
+                "--separation-threshold",
+                str(threshold),
+            ]
+        )
+        == 0
+    )
     np.testing.assert_array_equal(
         read_image(loose / "separation" / "a.tif"), (interface > threshold).astype(np.uint8)
     )
@@ -64,15 +119,35 @@ def test_train_predict_evaluate(project, foam, tmp_path, capsys):
     # An image at twice the resolution, brought to the model's by --input-scale,
     # gives outputs at its own size that match the ones at the model's resolution.
     large_dir = tmp_path / "large"
-    large = cv2.resize(read_image(project / "images" / "a.tif"), (128, 128),
-                       interpolation=cv2.INTER_LINEAR)
+    large = cv2.resize(
+        read_image(project / "images" / "a.tif"), (128, 128), interpolation=cv2.INTER_LINEAR
+    )
     write_image(large_dir / "a.tif", large)
     scaled = tmp_path / "pred-scaled"
-    assert main(["predict", str(model), str(large_dir), "-o", str(scaled), "-q",
-                 "--tile-size", "32", "--input-scale", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(large_dir),
+                "-o",
+                str(scaled),
+                "-q",
+                "--tile-size",
+                "32",
+                "--input-scale",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     unscaled = tmp_path / "pred-unscaled"
-    assert main(["predict", str(model), str(large_dir), "-o", str(unscaled), "-q",
-                 "--tile-size", "32"]) == 0
+    assert (
+        main(
+            ["predict", str(model), str(large_dir), "-o", str(unscaled), "-q", "--tile-size", "32"]
+        )
+        == 0
+    )
     seg_large = read_image(scaled / "segmentation" / "a.tif")
     assert seg_large.shape == (128, 128)
     seg = read_image(out / "segmentation" / "a.tif")
@@ -122,23 +197,75 @@ def test_errors_are_one_line_messages(tmp_path, capsys):
 
 def test_train_at_an_input_scale_and_predict_at_the_image_size(project, tmp_path):
     model = tmp_path / "half.pt"
-    assert main(["train", str(project), "-o", str(model), "--steps", "2", "--batch-size", "2",
-                 "--patch-size", "16", "--base-channels", "4", "--depth", "2", "--device", "cpu",
-                 "--input-scale", "0.5", "--no-segmentation-from-inner",
-                 "--no-segmentation-far-background", "-q"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(project),
+                "-o",
+                str(model),
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--patch-size",
+                "16",
+                "--base-channels",
+                "4",
+                "--depth",
+                "2",
+                "--device",
+                "cpu",
+                "--input-scale",
+                "0.5",
+                "--no-segmentation-from-inner",
+                "--no-segmentation-far-background",
+                "-q",
+            ]
+        )
+        == 0
+    )
     config = LazyUNet.load(model).config
     assert config.predict.input_scale == 0.5
     # The paper's loss: segmentation from the strong images only.
     assert not config.train.segmentation_from_inner
     assert not config.train.segmentation_far_background
     out = tmp_path / "pred"
-    assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(out),
-                 "-q", "--tile-size", "32"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(project / "images" / "a.tif"),
+                "-o",
+                str(out),
+                "-q",
+                "--tile-size",
+                "32",
+            ]
+        )
+        == 0
+    )
     assert read_image(out / "instances" / "a.tif").shape == (64, 64)
     # A low segmentation threshold segments at least what the default does.
     low = tmp_path / "low"
-    assert main(["predict", str(model), str(project / "images" / "a.tif"), "-o", str(low),
-                 "-q", "--tile-size", "32", "--segmentation-threshold", "0.05"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(model),
+                str(project / "images" / "a.tif"),
+                "-o",
+                str(low),
+                "-q",
+                "--tile-size",
+                "32",
+                "--segmentation-threshold",
+                "0.05",
+            ]
+        )
+        == 0
+    )
     default = read_image(out / "segmentation" / "a.tif") > 0
     loose = read_image(low / "segmentation" / "a.tif") > 0
     assert loose.sum() >= default.sum() and not np.any(default & ~loose)

@@ -12,8 +12,10 @@ from napari_lazyunet.config import (
 
 
 def test_json_round_trip():
-    config = LazyUNetConfig().replace(model={"class_names": ("a", "b", "c"), "in_channels": 3},
-                                      train={"steps": 7, "scale_range": (0.5, 2.0)})
+    config = LazyUNetConfig().replace(
+        model={"class_names": ("a", "b", "c"), "in_channels": 3},
+        train={"steps": 7, "scale_range": (0.5, 2.0)},
+    )
     again = LazyUNetConfig.from_json(config.to_json())
     assert again == config
     assert again.model.n_classes == 3 and again.train.scale_range == (0.5, 2.0)

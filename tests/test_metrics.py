@@ -330,6 +330,7 @@ def test_interface_precision_recall_empty_conventions():
     empty = np.zeros((4, 4), bool)
     line = empty.copy()
     line[:, 1] = True
+
     def scores(pred, truth):
         result = interface_precision_recall(pred, truth)
         return result["precision"], result["recall"], result["f1"]

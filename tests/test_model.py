@@ -12,8 +12,9 @@ from napari_lazyunet.core.model import MultiTaskUNet, UNet, build_model
 @pytest.mark.parametrize("size", [(37, 53), (16, 16), (5, 7), (64, 33)])
 @pytest.mark.parametrize("channels", [1, 3, 5])
 def test_output_shapes_for_odd_sizes(size, channels):
-    config = ModelConfig(in_channels=channels, class_names=("a", "b", "c"), base_channels=4,
-                         depth=3)
+    config = ModelConfig(
+        in_channels=channels, class_names=("a", "b", "c"), base_channels=4, depth=3
+    )
     model = build_model(config).eval()
     with torch.no_grad():
         out = model(torch.randn(2, channels, *size))

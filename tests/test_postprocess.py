@@ -156,9 +156,7 @@ def test_two_seeds_in_one_wide_object_do_not_cut_it():
 
 def test_two_seeds_of_touching_discs_split_at_the_neck():
     yy, xx = np.mgrid[:60, :100]
-    seg = ((np.hypot(yy - 30, xx - 30) <= 20) | (np.hypot(yy - 30, xx - 66) <= 20)).astype(
-        np.uint8
-    )
+    seg = ((np.hypot(yy - 30, xx - 30) <= 20) | (np.hypot(yy - 30, xx - 66) <= 20)).astype(np.uint8)
     det = ((np.hypot(yy - 30, xx - 30) <= 8) | (np.hypot(yy - 30, xx - 66) <= 8)).astype(np.uint8)
     inst, _ = instances_from_outputs(seg, None, det, min_size=5)
     assert inst.max() == 2

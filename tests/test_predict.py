@@ -31,8 +31,10 @@ def test_tile_grid_covers_image_and_gaussian_peaks_in_centre():
         covered[y : y + 32, x : x + 32] = True
     assert covered.all()
     w = gaussian_weight((32, 32))
-    assert w.argmax() in (np.ravel_multi_index((15, 15), w.shape),
-                          np.ravel_multi_index((16, 16), w.shape))
+    assert w.argmax() in (
+        np.ravel_multi_index((15, 15), w.shape),
+        np.ravel_multi_index((16, 16), w.shape),
+    )
     assert w.min() > 0
 
 
@@ -59,8 +61,14 @@ def test_probabilities_sum_to_one_and_small_images_work(rng):
 
 
 def _predict(model, image, channels=1):
-    return predict(model, image, in_channels=channels, normalization=NormalizationConfig(),
-                   config=PredictConfig(tile_size=32, overlap=0.25), device=CPU)
+    return predict(
+        model,
+        image,
+        in_channels=channels,
+        normalization=NormalizationConfig(),
+        config=PredictConfig(tile_size=32, overlap=0.25),
+        device=CPU,
+    )
 
 
 def test_stack_is_predicted_plane_by_plane(rng):
@@ -71,8 +79,9 @@ def test_stack_is_predicted_plane_by_plane(rng):
     assert result.instances.shape == (3, 40, 50) and result.instances.dtype == np.int32
     assert result.probabilities["separation"].shape == (3, 2, 40, 50)
     single = _predict(model, stack[1])
-    np.testing.assert_allclose(result.probabilities["segmentation"][1],
-                               single.probabilities["segmentation"], atol=1e-5)
+    np.testing.assert_allclose(
+        result.probabilities["segmentation"][1], single.probabilities["segmentation"], atol=1e-5
+    )
 
 
 def test_rgb_and_multichannel(rng):
@@ -85,10 +94,16 @@ def test_rgb_and_multichannel(rng):
 
 
 def test_progress_events_and_result_only_at_end(rng):
-    events = list(iter_predict(_model(), rng.random((100, 100)), in_channels=1,
-                               normalization=NormalizationConfig(),
-                               config=PredictConfig(tile_size=32, overlap=0.25, batch_size=2),
-                               device=CPU))
+    events = list(
+        iter_predict(
+            _model(),
+            rng.random((100, 100)),
+            in_channels=1,
+            normalization=NormalizationConfig(),
+            config=PredictConfig(tile_size=32, overlap=0.25, batch_size=2),
+            device=CPU,
+        )
+    )
     assert len(events) > 2
     assert all(e.result is None for e in events[:-1]) and events[-1].result is not None
     fractions = [e.fraction for e in events]
@@ -108,9 +123,14 @@ def test_large_planes_are_predicted_block_by_block_with_the_same_labels(rng):
     image = rng.random((150, 170)).astype(np.float32)
 
     def run(block):
-        return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
-                       config=PredictConfig(tile_size=32, overlap=0.5, block_size=block),
-                       device=CPU)
+        return predict(
+            model,
+            image,
+            in_channels=1,
+            normalization=NormalizationConfig(),
+            config=PredictConfig(tile_size=32, overlap=0.5, block_size=block),
+            device=CPU,
+        )
 
     whole, blocks = run(4096), run(64)
     assert whole.probabilities and not blocks.probabilities  # blocks keep only label maps
@@ -122,8 +142,9 @@ def test_large_planes_are_predicted_block_by_block_with_the_same_labels(rng):
 def _predict_gray(model, image, block_size, **options):
     """Predict a gray image with 32-pixel tiles, block by block when larger than ``block_size``."""
     config = PredictConfig(tile_size=32, overlap=0.5, block_size=block_size, **options)
-    return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
-                   config=config, device=CPU)
+    return predict(
+        model, image, in_channels=1, normalization=NormalizationConfig(), config=config, device=CPU
+    )
 
 
 def test_separation_threshold_decides_interfaces_in_both_prediction_paths(rng):
@@ -169,8 +190,9 @@ def test_segmentation_threshold_decides_objects_in_both_prediction_paths(rng):
 
     default = run(None)
     objects = 1 - default.probabilities["segmentation"][0]
-    np.testing.assert_array_equal(default.segmentation,
-                                  default.probabilities["segmentation"].argmax(0))
+    np.testing.assert_array_equal(
+        default.segmentation, default.probabilities["segmentation"].argmax(0)
+    )
     low, high = (float(np.quantile(objects, q)) for q in (0.3, 0.7))
     loose, strict = run(low), run(high)
     np.testing.assert_array_equal(loose.segmentation > 0, objects > low)
@@ -186,8 +208,14 @@ def test_block_mode_reads_a_memory_map_without_loading_it(tmp_path, rng):
     data[:] = rng.integers(0, 4000, data.shape)
     data.flush()
     mapped = np.load(path, mmap_mode="r")
-    result = predict(_model(), mapped, in_channels=1, normalization=NormalizationConfig(),
-                     config=PredictConfig(tile_size=32, block_size=64), device=CPU)
+    result = predict(
+        _model(),
+        mapped,
+        in_channels=1,
+        normalization=NormalizationConfig(),
+        config=PredictConfig(tile_size=32, block_size=64),
+        device=CPU,
+    )
     assert result.segmentation.shape == (130, 140) and result.instances.shape == (130, 140)
 
 
@@ -208,8 +236,14 @@ def test_input_scale_runs_the_network_at_the_model_resolution(rng):
 
     def run(plane, scale):
         config = PredictConfig(tile_size=32, overlap=0.5, input_scale=scale)
-        return predict(model, plane, in_channels=1, normalization=NormalizationConfig(),
-                       config=config, device=CPU)
+        return predict(
+            model,
+            plane,
+            in_channels=1,
+            normalization=NormalizationConfig(),
+            config=config,
+            device=CPU,
+        )
 
     small, scaled, unscaled = run(image, 1.0), run(large, 0.5), run(large, 1.0)
     for name in ("segmentation", "detection", "separation", "instances"):
@@ -219,10 +253,16 @@ def test_input_scale_runs_the_network_at_the_model_resolution(rng):
         back = np.stack([cv2.resize(p, (128, 96), interpolation=cv2.INTER_AREA) for p in probs])
         assert np.abs(back - small.probabilities[task]).mean() < 0.02, task
         # Without the scale the network sees other structures: the check above can fail.
-        other = np.stack([cv2.resize(p, (128, 96), interpolation=cv2.INTER_AREA)
-                          for p in unscaled.probabilities[task]])
-        assert np.abs(other - small.probabilities[task]).mean() > np.abs(
-            back - small.probabilities[task]).mean(), task
+        other = np.stack(
+            [
+                cv2.resize(p, (128, 96), interpolation=cv2.INTER_AREA)
+                for p in unscaled.probabilities[task]
+            ]
+        )
+        assert (
+            np.abs(other - small.probabilities[task]).mean()
+            > np.abs(back - small.probabilities[task]).mean()
+        ), task
 
 
 def test_input_scale_in_block_mode_gives_the_whole_plane_labels(rng):
@@ -231,8 +271,14 @@ def test_input_scale_in_block_mode_gives_the_whole_plane_labels(rng):
 
     def run(block):
         config = PredictConfig(tile_size=32, overlap=0.5, block_size=block, input_scale=0.5)
-        return predict(model, image, in_channels=1, normalization=NormalizationConfig(),
-                       config=config, device=CPU)
+        return predict(
+            model,
+            image,
+            in_channels=1,
+            normalization=NormalizationConfig(),
+            config=config,
+            device=CPU,
+        )
 
     whole, blocks = run(4096), run(64)
     assert blocks.segmentation.shape == (150, 170)

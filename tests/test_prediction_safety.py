@@ -44,13 +44,25 @@ def images(tmp_path):
 
 
 def _predict(model_file, source, out, *extra):
-    return main(["predict", str(model_file), str(source), "-o", str(out), "-q",
-                 "--tile-size", "32", "--device", "cpu", *extra])
+    return main(
+        [
+            "predict",
+            str(model_file),
+            str(source),
+            "-o",
+            str(out),
+            "-q",
+            "--tile-size",
+            "32",
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
 
 
 def _snapshot(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _one_error_line(err, command="predict"):
@@ -64,8 +76,13 @@ def _one_error_line(err, command="predict"):
 def test_predict_refuses_a_project_folder(model_file, images, tmp_path, capsys):
     det = np.zeros((48, 40), np.uint8)
     det[10:20, 10:20] = 1
-    project = save_project(tmp_path / "project", ["a"], [read_image(images / "a.tif")],
-                           [ImageLabels(detection=det)], ["a"])
+    project = save_project(
+        tmp_path / "project",
+        ["a"],
+        [read_image(images / "a.tif")],
+        [ImageLabels(detection=det)],
+        ["a"],
+    )
     before = _snapshot(project)
     assert _predict(model_file, images, project) == 2
     assert "project folder" in _one_error_line(capsys.readouterr().err)
@@ -144,11 +161,20 @@ def test_failed_save_labels_keeps_old_labels_and_project_file(tmp_path, monkeypa
     det[1:3, 1:3] = 1
     sep = np.zeros((6, 8), np.uint8)
     sep[4, :] = 1
-    folder = save_project(tmp_path / "p", ["a"], [np.arange(48, dtype=np.uint8).reshape(6, 8)],
-                          [ImageLabels(detection=det, separation=sep)], ["a"])
+    folder = save_project(
+        tmp_path / "p",
+        ["a"],
+        [np.arange(48, dtype=np.uint8).reshape(6, 8)],
+        [ImageLabels(detection=det, separation=sep)],
+        ["a"],
+    )
     before = _snapshot(folder)
-    new = ImageLabels(detection=np.ones((6, 8), np.uint8), separation=None,
-                      segmentation=np.ones((6, 8), np.uint8), strong=True)
+    new = ImageLabels(
+        detection=np.ones((6, 8), np.uint8),
+        separation=None,
+        segmentation=np.ones((6, 8), np.uint8),
+        strong=True,
+    )
     with monkeypatch.context() as patch:
         patch.setattr(tifffile, "imwrite", _broken_imwrite(tifffile.imwrite))
         with pytest.raises(OSError):
@@ -207,8 +233,9 @@ def test_an_unreadable_image_is_reported_and_the_others_are_predicted(
         assert sorted(p.name for p in (out / task).iterdir()) == ["a.tif", "c.tif"]
 
 
-def test_ctrl_c_ends_with_one_line_and_status_130(model_file, images, tmp_path, monkeypatch,
-                                                  capsys):
+def test_ctrl_c_ends_with_one_line_and_status_130(
+    model_file, images, tmp_path, monkeypatch, capsys
+):
     real = LazyUNet.iter_predict
     seen = []
 
@@ -228,8 +255,11 @@ def test_ctrl_c_ends_with_one_line_and_status_130(model_file, images, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stopped after 1 of 3" in err[0]
     assert sorted(p.name for p in (out / "instances").iterdir()) == ["a.tif"]
-    assert [f["path"] for f in json.loads((out / "prediction.json").read_text())["files"]
-            if f["path"].startswith("instances/")] == ["instances/a.tif"]
+    assert [
+        f["path"]
+        for f in json.loads((out / "prediction.json").read_text())["files"]
+        if f["path"].startswith("instances/")
+    ] == ["instances/a.tif"]
 
 
 # ------------------------------------------------------------------------- inputs
@@ -299,8 +329,10 @@ def test_evaluate_reports_interface_scores_without_interfaces_as_undefined(tmp_p
     pred = _prediction_folder(tmp_path, truth, separation=np.zeros((40, 40), np.uint8))
     write_labels(tmp_path / "truth" / "a.tif", truth)
     report = tmp_path / "scores.json"
-    assert main(["evaluate", str(pred), "--truth", str(tmp_path / "truth"),
-                 "--json", str(report)]) == 0
+    assert (
+        main(["evaluate", str(pred), "--truth", str(tmp_path / "truth"), "--json", str(report)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "interface_precision    n/a" in out and "interface_recall       n/a" in out
     scores = json.loads(report.read_text())
@@ -328,8 +360,19 @@ def test_evaluate_errors_name_the_file(tmp_path, capsys):
     classes = tmp_path / "classes"
     write_labels(classes / "a.tif", (truth > 0).astype(np.uint8))
     (pred / "segmentation" / "a.tif").unlink()
-    assert main(["evaluate", str(pred), "--truth", str(tmp_path / "truth"),
-                 "--truth-classes", str(classes)]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(pred),
+                "--truth",
+                str(tmp_path / "truth"),
+                "--truth-classes",
+                str(classes),
+            ]
+        )
+        == 2
+    )
     assert "segmentation" in _one_error_line(capsys.readouterr().err, "evaluate")
 
 

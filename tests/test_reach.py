@@ -107,8 +107,10 @@ def test_an_image_labelled_without_objects_is_background_everywhere():
     strong = _targets(inner, _disc(shape, (20, 20), 8).astype(np.int64))
     no_inner = _targets(np.zeros(shape, np.int64), _disc(shape, (20, 20), 8).astype(np.int64))
     unpainted = _targets(np.full(shape, IGNORE), np.full(shape, IGNORE))
-    for given, reach_known in (([strong, empty, unpainted], True),
-                               ([no_inner, empty, unpainted], False)):
+    for given, reach_known in (
+        ([strong, empty, unpainted], True),
+        ([no_inner, empty, unpainted], False),
+    ):
         out, reach = far_background_targets(given, [True, False, False])
         assert (reach is not None) == reach_known
         np.testing.assert_array_equal(out[1][1], np.zeros(shape))

@@ -45,8 +45,7 @@ def test_autosave_creates_a_project_then_writes_labels_only(tmp_path, foam):
     first = ImageLabels(detection=foam.detection[0], separation=foam.separation[0])
     with pytest.raises(ValueError, match="give the images"):
         autosave_labels(folder, ["a"], [first], class_names=foam.class_names)
-    autosave_labels(folder, ["a"], [first], class_names=foam.class_names,
-                    images=[foam.images[0]])
+    autosave_labels(folder, ["a"], [first], class_names=foam.class_names, images=[foam.images[0]])
     project = find_recovered_labels("0123abcd", root=tmp_path)
     assert project.folder == folder and project.names == ["a"]
     np.testing.assert_array_equal(project.labels[0].separation, foam.separation[0])
@@ -59,22 +58,29 @@ def test_autosave_creates_a_project_then_writes_labels_only(tmp_path, foam):
     painted = foam.detection[0].copy()
     painted[:4] = 1
     # The separation layer is gone from the viewer (kept), detection repainted.
-    autosave_labels(folder, ["a"], [ImageLabels(detection=painted)],
-                    class_names=foam.class_names, keep=["separation"])
+    autosave_labels(
+        folder,
+        ["a"],
+        [ImageLabels(detection=painted)],
+        class_names=foam.class_names,
+        keep=["separation"],
+    )
     project = load_project(folder)
     np.testing.assert_array_equal(project.labels[0].detection, painted)
     np.testing.assert_array_equal(project.labels[0].separation, foam.separation[0])
     assert image_file.stat().st_mtime_ns == before  # the image is written once
     # Without keep, an empty layer removes its file, as saving a project does.
-    autosave_labels(folder, ["a"], [ImageLabels(detection=painted)],
-                    class_names=foam.class_names)
+    autosave_labels(folder, ["a"], [ImageLabels(detection=painted)], class_names=foam.class_names)
     assert load_project(folder).labels[0].separation is None
 
 
 def test_autosave_into_an_existing_project_keeps_other_images(tmp_path, foam):
     folder = save_project(
-        tmp_path / "p", ["a", "b"], foam.images[:2],
-        [ImageLabels(detection=d) for d in foam.detection[:2]], foam.class_names,
+        tmp_path / "p",
+        ["a", "b"],
+        foam.images[:2],
+        [ImageLabels(detection=d) for d in foam.detection[:2]],
+        foam.class_names,
     )
     strong = ImageLabels(detection=foam.detection[0], segmentation=foam.classes[0], strong=True)
     autosave_labels(folder, ["a"], [strong], class_names=foam.class_names)

@@ -153,7 +153,9 @@ def test_a_label_file_cut_anywhere_is_reported_with_its_name(tmp_path_factory, c
 
 def test_saving_labels_with_a_bad_layer_changes_no_file(tmp_path, foam):
     folder = save_project(
-        tmp_path / "p", ["a"], [foam.images[0]],
+        tmp_path / "p",
+        ["a"],
+        [foam.images[0]],
         [ImageLabels(detection=foam.detection[0], separation=foam.separation[0])],
         foam.class_names,
     )
@@ -170,9 +172,7 @@ def test_saving_labels_with_a_bad_layer_changes_no_file(tmp_path, foam):
     values=st.lists(st.integers(0, 300), min_size=1, max_size=6),
     planes=st.integers(1, 5),
 )
-def test_label_stacks_round_trip_whatever_their_values_and_planes(
-    tmp_path_factory, values, planes
-):
+def test_label_stacks_round_trip_whatever_their_values_and_planes(tmp_path_factory, values, planes):
     folder = tmp_path_factory.mktemp("stack")
     dtype = np.uint16 if max(values) > 255 else np.uint8
     stack = np.resize(np.asarray(values, dtype=dtype), (planes, 7, 5))
@@ -206,9 +206,7 @@ io.write_atomic({
 
 
 @pytest.mark.parametrize("renames_before_kill", [1, 2])
-def test_a_group_killed_between_two_renames_is_completed_on_next_use(
-    tmp_path, renames_before_kill
-):
+def test_a_group_killed_between_two_renames_is_completed_on_next_use(tmp_path, renames_before_kill):
     import subprocess
     import sys
 
@@ -218,7 +216,8 @@ def test_a_group_killed_between_two_renames_is_completed_on_next_use(
         (tmp_path / name).write_bytes(b"old " + name.encode())
     result = subprocess.run(
         [sys.executable, "-c", _KILLED_WRITER, str(tmp_path), str(renames_before_kill)],
-        capture_output=True, timeout=120,
+        capture_output=True,
+        timeout=120,
     )
     assert result.returncode == -9, result.stderr
     contents = [(tmp_path / n).read_bytes() for n in names]

@@ -38,8 +38,9 @@ def test_training_lowers_loss_and_beats_chance():
     config = config.replace(model={"class_names": ("disc",)})
     model = LazyUNet(config)
     events = []
-    model.fit(images, detection=det, segmentation=[seg[0], seg[1], None, None],
-              callback=events.append)
+    model.fit(
+        images, detection=det, segmentation=[seg[0], seg[1], None, None], callback=events.append
+    )
     losses = [e.loss for e in events]
     assert len(events) == 60 and events[-1].step == 60
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:5])
@@ -53,9 +54,13 @@ def test_seeded_training_is_reproducible_on_cpu(foam):
     def run():
         model = LazyUNet(tiny_config(steps=3, device="cpu"))
         events = []
-        model.fit(foam.images[:2], detection=foam.detection[:2],
-                  separation=foam.separation[:2], segmentation=[foam.classes[0], None],
-                  callback=events.append)
+        model.fit(
+            foam.images[:2],
+            detection=foam.detection[:2],
+            separation=foam.separation[:2],
+            segmentation=[foam.classes[0], None],
+            callback=events.append,
+        )
         return [e.loss for e in events], model.network.state_dict()
 
     losses_a, state_a = run()
@@ -68,8 +73,12 @@ def test_seeded_training_is_reproducible_on_cpu(foam):
 def test_closing_generator_stops_and_keeps_checkpoint(foam, tmp_path):
     path = tmp_path / "model.pt"
     model = LazyUNet(tiny_config(steps=50))
-    generator = model.iter_fit(foam.images[:2], detection=foam.detection[:2],
-                               segmentation=[foam.classes[0], None], checkpoint=path)
+    generator = model.iter_fit(
+        foam.images[:2],
+        detection=foam.detection[:2],
+        segmentation=[foam.classes[0], None],
+        checkpoint=path,
+    )
     for event in generator:
         if event.step == 2:
             break
@@ -85,11 +94,18 @@ def test_closing_generator_stops_and_keeps_checkpoint(foam, tmp_path):
 
 def test_validation_scores_are_reported(foam):
     model = LazyUNet(tiny_config(steps=2, validate_every=1))
-    val = (foam.images[2:3],
-           make_labels(1, segmentation=foam.classes[2:3], detection=foam.detection[2:3]))
+    val = (
+        foam.images[2:3],
+        make_labels(1, segmentation=foam.classes[2:3], detection=foam.detection[2:3]),
+    )
     events = []
-    model.fit(foam.images[:2], detection=foam.detection[:2], segmentation=[foam.classes[0], None],
-              validation=val, callback=events.append)
+    model.fit(
+        foam.images[:2],
+        detection=foam.detection[:2],
+        segmentation=[foam.classes[0], None],
+        validation=val,
+        callback=events.append,
+    )
     assert all(e.validation is not None for e in events)
     assert 0 <= events[-1].validation["val_dice"] <= 1 and events[-1].validation["val_loss"] > 0
 
@@ -102,8 +118,7 @@ def test_bad_labels_fail_before_training(foam):
 
 
 def test_single_task_baseline_on_weak_labels(foam):
-    config = tiny_config(steps=2, baseline_target="detection").replace(
-        model={"multitask": False})
+    config = tiny_config(steps=2, baseline_target="detection").replace(model={"multitask": False})
     model = LazyUNet(config)
     with pytest.warns(UserWarning, match="no strong image"):
         model.fit(foam.images[:2], detection=foam.detection[:2])
@@ -115,8 +130,12 @@ def test_single_task_baseline_on_weak_labels(foam):
 def test_weak_validation_set_does_not_warn(foam, recwarn):
     model = LazyUNet(tiny_config(steps=1, validate_every=1))
     val = (foam.images[2:3], make_labels(1, detection=foam.detection[2:3]))
-    model.fit(foam.images[:2], detection=foam.detection[:2], segmentation=[foam.classes[0], None],
-              validation=val)
+    model.fit(
+        foam.images[:2],
+        detection=foam.detection[:2],
+        segmentation=[foam.classes[0], None],
+        validation=val,
+    )
     assert not [w for w in recwarn if "no strong image" in str(w.message)]
 
 
@@ -160,7 +179,8 @@ def test_batchnorm_recalibration_averages_fresh_batches(foam):
     first_norm = next(m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d))
     first_norm.running_mean.fill_(123.0)  # stale statistics, far from the data
     weights = {
-        k: v.clone() for k, v in network.state_dict().items()
+        k: v.clone()
+        for k, v in network.state_dict().items()
         if "running" not in k and "num_batches" not in k
     }
     seen = []
@@ -203,8 +223,11 @@ def test_best_f1_threshold_separates_low_but_well_ranked_interfaces():
 
 def _mixed_labels(foam):
     """Lazy labels of foam images 0 (strong) and 1 (weak: inner regions and interfaces)."""
-    return dict(detection=foam.detection[:2], separation=foam.separation[:2],
-                segmentation=[foam.classes[0], None])
+    return dict(
+        detection=foam.detection[:2],
+        separation=foam.separation[:2],
+        segmentation=[foam.classes[0], None],
+    )
 
 
 def _fit_mixed(foam, path, **train):
@@ -235,19 +258,26 @@ def test_training_calibrates_the_separation_threshold(foam, tmp_path):
     )
     # The saved model and its training set give the same threshold again.
     again = calibrate_separation_threshold(
-        LazyUNet.load(path).network, calibration_sampler(prepared, model.config.train, 3),
-        torch.device("cpu"), batches=2,
+        LazyUNet.load(path).network,
+        calibration_sampler(prepared, model.config.train, 3),
+        torch.device("cpu"),
+        batches=2,
     )
     assert again == threshold
 
     # Switched off, or without interface labels, the threshold stays at 0.5.
     off = LazyUNet(tiny_config(steps=2, calibrate_separation=False))
-    off.fit(foam.images[:2], detection=foam.detection[:2], separation=foam.separation[:2],
-            segmentation=[foam.classes[0], None])
+    off.fit(
+        foam.images[:2],
+        detection=foam.detection[:2],
+        separation=foam.separation[:2],
+        segmentation=[foam.classes[0], None],
+    )
     assert off.config.predict.separation_threshold == 0.5
     unlabelled = LazyUNet(tiny_config(steps=2))
-    unlabelled.fit(foam.images[:2], detection=foam.detection[:2],
-                   segmentation=[foam.classes[0], None])
+    unlabelled.fit(
+        foam.images[:2], detection=foam.detection[:2], segmentation=[foam.classes[0], None]
+    )
     assert unlabelled.config.predict.separation_threshold == 0.5
 
 
@@ -292,8 +322,9 @@ def test_segmentation_calibration_matches_the_strong_images_area_ratio():
     def threshold(kinds, model=None, **squares):
         model = model if model is not None else _FixedObjectProbability()
         pairs = [_squares(kind, **squares) for kind in kinds]
-        prepared = PreparedSet([p[0] for p in pairs], [p[1] for p in pairs],
-                               [kind == "strong" for kind in kinds])
+        prepared = PreparedSet(
+            [p[0] for p in pairs], [p[1] for p in pairs], [kind == "strong" for kind in kinds]
+        )
         return calibrate_segmentation_threshold(
             model, prepared, PredictConfig(tile_size=96), torch.device("cpu")
         )
@@ -341,8 +372,7 @@ def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
     assert again == threshold
     # Switched off, or with every image strong, the segmentation stays argmax.
     off = LazyUNet(tiny_config(steps=2, calibrate_segmentation=False))
-    off.fit(foam.images[:2], detection=foam.detection[:2],
-            segmentation=[foam.classes[0], None])
+    off.fit(foam.images[:2], detection=foam.detection[:2], segmentation=[foam.classes[0], None])
     assert off.config.predict.segmentation_threshold is None
     all_strong = LazyUNet(tiny_config(steps=2))
     all_strong.fit(foam.images[:2], detection=foam.detection[:2], segmentation=foam.classes[:2])
@@ -353,12 +383,19 @@ def test_segmentation_from_inner_labels_inner_regions_of_weak_images_only(foam):
     from napari_lazyunet.core.labels import IGNORE
     from napari_lazyunet.core.train import prepare_set
 
-    labels = make_labels(3, detection=foam.detection[:3], separation=foam.separation[:3],
-                         segmentation=[foam.classes[0], None, None])
+    labels = make_labels(
+        3,
+        detection=foam.detection[:3],
+        separation=foam.separation[:3],
+        segmentation=[foam.classes[0], None, None],
+    )
     paper_loss = tiny_config(segmentation_from_inner=False, segmentation_far_background=False)
     plain = prepare_set(foam.images[:3], labels, paper_loss)
-    inner = prepare_set(foam.images[:3], labels, tiny_config(
-        segmentation_from_inner=True, segmentation_far_background=False))
+    inner = prepare_set(
+        foam.images[:3],
+        labels,
+        tiny_config(segmentation_from_inner=True, segmentation_far_background=False),
+    )
     assert plain.strong == inner.strong == [True, False, False]
     # The strong image keeps its exact mask.
     np.testing.assert_array_equal(inner.targets[0], plain.targets[0])
@@ -409,10 +446,14 @@ def test_segmentation_far_background_labels_background_far_from_inner_regions():
 
     images, det, seg = _stripes_task(np.random.default_rng(3), n=3, size=64)
     labels = make_labels(3, detection=det, segmentation=[seg[0], None, None])
-    plain = prepare_set(images, labels, tiny_config(
-        segmentation_from_inner=False, segmentation_far_background=False))
-    far = prepare_set(images, labels, tiny_config(
-        segmentation_from_inner=False, segmentation_far_background=True))
+    plain = prepare_set(
+        images,
+        labels,
+        tiny_config(segmentation_from_inner=False, segmentation_far_background=False),
+    )
+    far = prepare_set(
+        images, labels, tiny_config(segmentation_from_inner=False, segmentation_far_background=True)
+    )
     np.testing.assert_array_equal(far.targets[0], plain.targets[0])
     for weak in (1, 2):
         segmentation = far.targets[weak][1]
@@ -423,8 +464,9 @@ def test_segmentation_far_background_labels_background_far_from_inner_regions():
         # their pixels is called background.
         assert not np.any(background & (seg[weak] > 0))
         np.testing.assert_array_equal(far.targets[weak][0], plain.targets[weak][0])
-    both = prepare_set(images, labels, tiny_config(
-        segmentation_far_background=True, segmentation_from_inner=True))
+    both = prepare_set(
+        images, labels, tiny_config(segmentation_far_background=True, segmentation_from_inner=True)
+    )
     painted = both.targets[1][0] >= 1
     np.testing.assert_array_equal(both.targets[1][1][painted], both.targets[1][0][painted])
     np.testing.assert_array_equal(both.targets[1][1] == 0, far.targets[1][1] == 0)
@@ -452,14 +494,18 @@ def test_an_image_painted_as_background_only_teaches_segmentation_background_eve
     empty_image = rng.normal(0.2, 0.05, (48, 48)).astype(np.float32)  # noise, no object
     nothing_here = np.zeros((48, 48), np.uint8)
     nothing_here[2:6, 2:6] = background_value(2)  # one stroke of explicit background
-    labels = make_labels(3, detection=[det[0], det[1], nothing_here],
-                         segmentation=[seg[0], None, None])
+    labels = make_labels(
+        3, detection=[det[0], det[1], nothing_here], segmentation=[seg[0], None, None]
+    )
     images = [*images, empty_image]
     prepared = prepare_set(images, labels, tiny_config())  # weak-image labels on (defaults)
     assert prepared.strong == [True, False, False]
     np.testing.assert_array_equal(prepared.targets[2][0], np.zeros((48, 48)))
     np.testing.assert_array_equal(prepared.targets[2][1], np.zeros((48, 48)))
     # The paper's loss leaves segmentation to the strong images alone.
-    paper_loss = prepare_set(images, labels, tiny_config(
-        segmentation_from_inner=False, segmentation_far_background=False))
+    paper_loss = prepare_set(
+        images,
+        labels,
+        tiny_config(segmentation_from_inner=False, segmentation_far_background=False),
+    )
     assert np.all(paper_loss.targets[2][1] == IGNORE)

@@ -21,8 +21,15 @@ from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.synthetic import make_foam_sample
 from napari_lazyunet.core.train import TrainingDiverged
 
-OPTIONS = dict(batch_size=2, patch_size=32, num_threads=1, device="cpu", seed=0,
-               lr_schedule="constant", validate_every=0)
+OPTIONS = dict(
+    batch_size=2,
+    patch_size=32,
+    num_threads=1,
+    device="cpu",
+    seed=0,
+    lr_schedule="constant",
+    validate_every=0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +78,9 @@ def test_model_file_is_written_whenever_the_interval_has_passed(sample, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainingHealthWarning)
         # An interval far below one step's time: every step is due.
-        model.fit(**sample, steps=3, checkpoint=path, callback=record,
-                  checkpoint_interval=1e-9, **OPTIONS)
+        model.fit(
+            **sample, steps=3, checkpoint=path, callback=record, checkpoint_interval=1e-9, **OPTIONS
+        )
     assert steps_in_file == [1, 2, 3]
 
     other = tmp_path / "only-at-end.pt"
@@ -83,8 +91,15 @@ def test_model_file_is_written_whenever_the_interval_has_passed(sample, tmp_path
 def test_model_file_is_written_at_every_validation(sample, tmp_path):
     path = tmp_path / "m.pt"
     validation = (sample["images"][2:], make_labels(1, detection=sample["detection"][2:]))
-    events = _fit(_model(), {k: v[:2] for k, v in sample.items()}, 4, checkpoint=path,
-                  validation=validation, checkpoint_interval=0, validate_every=2)
+    events = _fit(
+        _model(),
+        {k: v[:2] for k, v in sample.items()},
+        4,
+        checkpoint=path,
+        validation=validation,
+        checkpoint_interval=0,
+        validate_every=2,
+    )
     assert [e.validation is not None for e in events] == [False, True, False, True]
     assert [e.checkpoint is not None for e in events] == [False, True, False, True]
 
@@ -134,8 +149,9 @@ def test_read_only_folder_is_refused_before_the_first_step(sample, tmp_path):
 def project(sample, tmp_path):
     labels = [
         ImageLabels(detection=d, separation=s, segmentation=g, strong=g is not None)
-        for d, s, g in zip(sample["detection"], sample["separation"], sample["segmentation"],
-                           strict=True)
+        for d, s, g in zip(
+            sample["detection"], sample["separation"], sample["segmentation"], strict=True
+        )
     ]
     folder = tmp_path / "project"
     save_project(folder, ["a", "b", "c"], sample["images"], labels, ("a",))
@@ -143,9 +159,28 @@ def project(sample, tmp_path):
 
 
 def _train(project, out, *options):
-    return main(["train", str(project), "-o", str(out), "--batch-size", "2", "--patch-size", "32",
-                 "--base-channels", "4", "--depth", "2", "--device", "cpu", "--threads", "1",
-                 "-q", *options])
+    return main(
+        [
+            "train",
+            str(project),
+            "-o",
+            str(out),
+            "--batch-size",
+            "2",
+            "--patch-size",
+            "32",
+            "--base-channels",
+            "4",
+            "--depth",
+            "2",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "-q",
+            *options,
+        ]
+    )
 
 
 def test_cli_refuses_an_unwritable_output_in_one_line(project, tmp_path, capsys):
@@ -161,8 +196,9 @@ def test_cli_refuses_an_unwritable_output_in_one_line(project, tmp_path, capsys)
 
 
 # ------------------------------------------------------------------------- Ctrl-C
-def test_ctrl_c_before_the_first_step_says_no_model_was_written(project, tmp_path, capsys,
-                                                                monkeypatch):
+def test_ctrl_c_before_the_first_step_says_no_model_was_written(
+    project, tmp_path, capsys, monkeypatch
+):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -229,8 +265,9 @@ def test_divergence_after_a_write_keeps_that_write(sample, tmp_path, monkeypatch
     assert saved.steps_done == 2
     for name, value in saved.network.named_parameters():
         assert torch.isfinite(value).all()
-        torch.testing.assert_close(value, dict(model.network.named_parameters())[name],
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            value, dict(model.network.named_parameters())[name], rtol=0, atol=0
+        )
 
 
 def test_cli_reports_divergence_in_one_line(project, tmp_path, capsys):
@@ -269,8 +306,9 @@ def test_continuing_from_the_file_gives_the_weights_of_one_run(sample, tmp_path)
     assert fresh.training_state is not None and fresh.training_state.optimizer
     fresh.training_state = None
     _fit(fresh, sample, 3)
-    assert any(not torch.allclose(value, expected[name])
-               for name, value in _parameters(fresh).items())
+    assert any(
+        not torch.allclose(value, expected[name]) for name, value in _parameters(fresh).items()
+    )
 
 
 def test_continuing_from_a_file_written_during_the_run(sample, tmp_path):
@@ -285,8 +323,14 @@ def test_continuing_from_a_file_written_during_the_run(sample, tmp_path):
     whole = _model()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainingHealthWarning)
-        whole.fit(**sample, steps=6, checkpoint=path, checkpoint_every=3,
-                  callback=copy_at_three, **OPTIONS)
+        whole.fit(
+            **sample,
+            steps=6,
+            checkpoint=path,
+            checkpoint_every=3,
+            callback=copy_at_three,
+            **OPTIONS,
+        )
     resumed = LazyUNet.load(kept)
     assert resumed.steps_done == 3
     _fit(resumed, sample, 3)

@@ -263,8 +263,12 @@ class LazyUNet:
         self.config = self.config.replace(
             predict={
                 key: getattr(config.predict, key)
-                for key in ("separation_threshold", "segmentation_threshold", "detection_threshold",
-                            "separate_touching")
+                for key in (
+                    "separation_threshold",
+                    "segmentation_threshold",
+                    "detection_threshold",
+                    "separate_touching",
+                )
             }
         )
 
@@ -338,8 +342,16 @@ class LazyUNet:
             (or what it held before).
         """
         generator = self.iter_fit(
-            images, detection, separation, segmentation, strong, sparse,
-            labels=labels, names=names, validation=validation, checkpoint=checkpoint,
+            images,
+            detection,
+            separation,
+            segmentation,
+            strong,
+            sparse,
+            labels=labels,
+            names=names,
+            validation=validation,
+            checkpoint=checkpoint,
             **train_options,
         )
         try:
@@ -399,7 +411,10 @@ class LazyUNet:
         if self.network is None:
             raise ValueError("this model has no network yet; call fit() before save()")
         state = _checkpoint.Checkpoint(
-            self.config, self.network.state_dict(), self.steps_done, self.history,
+            self.config,
+            self.network.state_dict(),
+            self.steps_done,
+            self.history,
             fingerprint=None if self.fingerprint is None else self.fingerprint.to_dict(),
             choices=[c.to_dict() for c in self.choices],
             training_state=self.training_state,
@@ -431,8 +446,9 @@ class LazyUNet:
         """Names of the object classes (label value ``k`` is ``class_names[k-1]``)."""
         return self.config.model.class_names
 
-    def check_compatible(self, class_names: Sequence[str] | None = None,
-                         in_channels: int | None = None) -> None:
+    def check_compatible(
+        self, class_names: Sequence[str] | None = None, in_channels: int | None = None
+    ) -> None:
         """Raise :class:`LabelError` if the model was trained for other classes or channels."""
         mc: ModelConfig = self.config.model
         if class_names is not None and tuple(class_names) != mc.class_names:

@@ -84,8 +84,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_options = {
         key: getattr(args, key)
         for key in (
-            "steps", "batch_size", "patch_size", "learning_rate", "lr_schedule", "device", "seed",
-            "time_budget", "checkpoint_interval",
+            "steps",
+            "batch_size",
+            "patch_size",
+            "learning_rate",
+            "lr_schedule",
+            "device",
+            "seed",
+            "time_budget",
+            "checkpoint_interval",
         )
         if getattr(args, key) is not None
     }
@@ -98,10 +105,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config.replace(model=model_options, train=train_options, predict=predict_options)
     if args.init:
         ignored = [
-            flag for flag, value in (
-                ("--config", args.config), ("--single-task", args.single_task),
-                ("--base-channels", args.base_channels), ("--depth", args.depth),
-            ) if value
+            flag
+            for flag, value in (
+                ("--config", args.config),
+                ("--single-task", args.single_task),
+                ("--base-channels", args.base_channels),
+                ("--depth", args.depth),
+            )
+            if value
         ]
         if ignored:
             raise ValueError(
@@ -141,8 +152,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(
         f"training {model!r} on {len(train_idx)} image(s)"
         + (f", validating on {len(val_idx)}" if val_idx else "")
-        + (f" for {steps} steps" if steps else
-           f" for {model.config.train.time_budget:g} min (steps fitted to the time)")
+        + (
+            f" for {steps} steps"
+            if steps
+            else f" for {model.config.train.time_budget:g} min (steps fitted to the time)"
+        )
         + f" -> {args.out}"
     )
     bar = _progress_bar(steps, "train", args.quiet)
@@ -161,8 +175,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         try:
             model.fit(
-                train_images, labels=train_labels, names=train_names, validation=validation,
-                checkpoint=args.out, callback=on_step,
+                train_images,
+                labels=train_labels,
+                names=train_names,
+                validation=validation,
+                checkpoint=args.out,
+                callback=on_step,
             )
         except KeyboardInterrupt:
             bar.close()
@@ -261,22 +279,38 @@ def cmd_predict(args: argparse.Namespace) -> int:
         options = {
             key: getattr(args, key)
             for key in (
-                "tile_size", "overlap", "device", "batch_size", "min_instance_size",
-                "separation_threshold", "segmentation_threshold", "input_scale",
+                "tile_size",
+                "overlap",
+                "device",
+                "batch_size",
+                "min_instance_size",
+                "separation_threshold",
+                "segmentation_threshold",
+                "input_scale",
             )
             if getattr(args, key) is not None
         }
         settings = model.config.replace(predict=options).predict  # bad options fail here
-        out = PredictionFolder(args.out, run={
-            "written_by": f"lazyunet predict {__version__}",
-            "model": str(Path(args.model).resolve()),
-            "input": str(Path(args.input).resolve()),
-            "settings": {**dataclasses.asdict(settings), "probabilities": bool(args.probabilities)},
-        })
+        out = PredictionFolder(
+            args.out,
+            run={
+                "written_by": f"lazyunet predict {__version__}",
+                "model": str(Path(args.model).resolve()),
+                "input": str(Path(args.input).resolve()),
+                "settings": {
+                    **dataclasses.asdict(settings),
+                    "probabilities": bool(args.probabilities),
+                },
+            },
+        )
         for note in notes:
             print(note)
-        for path, name in tqdm(list(zip(files, names, strict=True)), desc="images",
-                               unit="image", disable=args.quiet or len(files) < 2):
+        for path, name in tqdm(
+            list(zip(files, names, strict=True)),
+            desc="images",
+            unit="image",
+            disable=args.quiet or len(files) < 2,
+        ):
             try:
                 result = _predict_file(model, path, options, args.quiet)
             except ValueError as error:  # unreadable file, NaN, wrong channels...
@@ -309,13 +343,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 n = int(result.instances.max()) if result.instances.size else 0
                 tqdm.write(f"{path.name}: {n} instances")
     except KeyboardInterrupt:
-        print(f"lazyunet predict: stopped after {done} of {len(files)} image(s); "
-              f"their outputs are complete in {args.out}", file=sys.stderr)
+        print(
+            f"lazyunet predict: stopped after {done} of {len(files)} image(s); "
+            f"their outputs are complete in {args.out}",
+            file=sys.stderr,
+        )
         return 130
     print(f"wrote {done} prediction(s) to {out.folder}/{{{','.join(TASK_OUTPUTS)}}}")
     if failures:
-        print(f"lazyunet predict: error: {len(failures)} of {len(files)} image(s) could not be "
-              f"predicted: {', '.join(failures)}", file=sys.stderr)
+        print(
+            f"lazyunet predict: error: {len(failures)} of {len(files)} image(s) could not be "
+            f"predicted: {', '.join(failures)}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
@@ -357,8 +397,9 @@ def cmd_refine(args: argparse.Namespace) -> int:
         save_labels(
             args.project,
             name,
-            ImageLabels(labels.detection, labels.separation, segmentation, strong,
-                        labels.detection_complete),
+            ImageLabels(
+                labels.detection, labels.separation, segmentation, strong, labels.detection_complete
+            ),
         )
         times = np.array(result.timings_per_object) * 1000
         median = f"{np.median(times):.0f}" if times.size else "-"
@@ -380,8 +421,10 @@ def _files_by_stem(folder: Path, what: str) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in list_images(folder):
         if path.stem in found:
-            raise ValueError(f"{folder} has two files for {path.stem!r}: "
-                             f"{found[path.stem].name} and {path.name}; keep only one of them")
+            raise ValueError(
+                f"{folder} has two files for {path.stem!r}: "
+                f"{found[path.stem].name} and {path.name}; keep only one of them"
+            )
         found[path.stem] = path
     return found
 
@@ -417,11 +460,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     predictions = Path(args.predictions)
     if not predictions.is_dir():
-        raise ValueError(f"{predictions} does not exist; give the output folder of "
-                         "`lazyunet predict`")
+        raise ValueError(
+            f"{predictions} does not exist; give the output folder of `lazyunet predict`"
+        )
     truth_files = _files_by_stem(Path(args.truth), "folder of ground-truth instance images")
-    pred_files = _files_by_stem(predictions / "instances",
-                                "output folder of `lazyunet predict` (with instances/)")
+    pred_files = _files_by_stem(
+        predictions / "instances", "output folder of `lazyunet predict` (with instances/)"
+    )
     common = sorted(set(truth_files) & set(pred_files))
     if not common:
         raise ValueError(
@@ -430,10 +475,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     seg_files = sep_files = class_files = {}
     if args.truth_classes:
-        class_files = _files_by_stem(Path(args.truth_classes),
-                                     "folder of ground-truth class masks")
-        seg_files = _files_by_stem(predictions / "segmentation",
-                                   "output folder of `lazyunet predict` (with segmentation/)")
+        class_files = _files_by_stem(Path(args.truth_classes), "folder of ground-truth class masks")
+        seg_files = _files_by_stem(
+            predictions / "segmentation", "output folder of `lazyunet predict` (with segmentation/)"
+        )
     if (predictions / "separation").is_dir():
         sep_files = _files_by_stem(predictions / "separation", "separation outputs")
     rows, interface_counts = [], []
@@ -444,19 +489,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         row = {
             "image": name,
             "dice": metrics.dice(pred > 0, truth > 0),
-            **{f"instance_{k}": v for k, v in metrics.instance_f1(pred, truth).items()
-               if k in ("f1", "precision", "recall")},
+            **{
+                f"instance_{k}": v
+                for k, v in metrics.instance_f1(pred, truth).items()
+                if k in ("f1", "precision", "recall")
+            },
             "aji": metrics.aggregated_jaccard_index(pred, truth),
             **{f"object_{k}": v for k, v in metrics.object_f1(pred, truth).items() if k == "f1"},
             "object_dice": metrics.object_dice(pred, truth),
             "object_hausdorff": metrics.object_hausdorff(pred, truth),
         }
         if args.truth_classes:
-            for missing, folder in ((class_files, args.truth_classes),
-                                    (seg_files, predictions / "segmentation")):
+            for missing, folder in (
+                (class_files, args.truth_classes),
+                (seg_files, predictions / "segmentation"),
+            ):
                 if name not in missing:
-                    raise ValueError(f"{folder} has no file for {name!r} "
-                                     f"(expected e.g. {Path(folder) / (name + '.tif')})")
+                    raise ValueError(
+                        f"{folder} has no file for {name!r} "
+                        f"(expected e.g. {Path(folder) / (name + '.tif')})"
+                    )
             classes_truth = _read_matching(class_files[name], truth.shape, truth_file)
             seg = _read_matching(seg_files[name], truth.shape, truth_file)
             n = int(max(classes_truth.max(), seg.max(), 1))
@@ -525,44 +577,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, help="model file to write (kept up to date)")
     p.add_argument("--config", help="JSON config file (LazyUNetConfig.to_json format)")
     p.add_argument("--init", help="start from this model file (fine-tuning)")
-    p.add_argument("--steps", type=int,
-                   help="optimiser steps (default: as many as fit in --time-budget)")
-    p.add_argument("--time-budget", type=float, metavar="MINUTES",
-                   help="wall-clock minutes for training, preparation and calibration included "
-                        "(default: 15 on a CPU, 60 on a GPU)")
-    p.add_argument("--threads", type=int,
-                   help="torch CPU threads (default: every core this process may use)")
-    p.add_argument("--checkpoint-interval", type=float, metavar="MINUTES",
-                   help="write the model file at least this often during training, and after "
-                        "every validation, so a killed run loses at most this much (default 5; "
-                        "0: only at the end and when stopped)")
+    p.add_argument(
+        "--steps", type=int, help="optimiser steps (default: as many as fit in --time-budget)"
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MINUTES",
+        help="wall-clock minutes for training, preparation and calibration included "
+        "(default: 15 on a CPU, 60 on a GPU)",
+    )
+    p.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: every core this process may use)"
+    )
+    p.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        metavar="MINUTES",
+        help="write the model file at least this often during training, and after "
+        "every validation, so a killed run loses at most this much (default 5; "
+        "0: only at the end and when stopped)",
+    )
     p.add_argument("--batch-size", type=int)
     p.add_argument("--patch-size", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument(
-        "--lr-schedule", choices=("constant", "cosine"),
+        "--lr-schedule",
+        choices=("constant", "cosine"),
         help="constant rate (default) or warm-up then cosine decay to 1%%",
     )
     p.add_argument("--base-channels", type=int, help="network width (paper: 64)")
     p.add_argument("--depth", type=int, help="poolings in the encoder (paper: 4)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int)
-    p.add_argument("--input-scale", type=float,
-                   help="train on the images resized by this factor (e.g. 0.5 for images "
-                        "with twice the detail the objects need); the model keeps it and "
-                        "predict resizes new images the same way")
-    p.add_argument("--segmentation-from-inner", action=argparse.BooleanOptionalAction,
-                   help="on images without an exact mask, the inner regions also count as "
-                        "object pixels for segmentation (default: on; with "
-                        "--no-segmentation-far-background too, the paper's loss)")
-    p.add_argument("--segmentation-far-background", action=argparse.BooleanOptionalAction,
-                   help="on images without an exact mask whose every object is painted, "
-                        "pixels farther from the inner regions than the strong images' "
-                        "objects reach count as background for segmentation (default: on)")
-    p.add_argument("--val-fraction", type=float, default=0.0,
-                   help="share of labelled images held out for validation")
-    p.add_argument("--single-task", action="store_true",
-                   help="train the plain U-Net baseline on the strong masks instead")
+    p.add_argument(
+        "--input-scale",
+        type=float,
+        help="train on the images resized by this factor (e.g. 0.5 for images "
+        "with twice the detail the objects need); the model keeps it and "
+        "predict resizes new images the same way",
+    )
+    p.add_argument(
+        "--segmentation-from-inner",
+        action=argparse.BooleanOptionalAction,
+        help="on images without an exact mask, the inner regions also count as "
+        "object pixels for segmentation (default: on; with "
+        "--no-segmentation-far-background too, the paper's loss)",
+    )
+    p.add_argument(
+        "--segmentation-far-background",
+        action=argparse.BooleanOptionalAction,
+        help="on images without an exact mask whose every object is painted, "
+        "pixels farther from the inner regions than the strong images' "
+        "objects reach count as background for segmentation (default: on)",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="share of labelled images held out for validation",
+    )
+    p.add_argument(
+        "--single-task",
+        action="store_true",
+        help="train the plain U-Net baseline on the strong masks instead",
+    )
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -574,35 +653,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--device")
-    p.add_argument("--min-instance-size", type=int,
-                   help="drop instances smaller than this many pixels (default: the model's)")
-    p.add_argument("--separation-threshold", type=float,
-                   help="interface probability that separates touching objects (default: the "
-                        "one calibrated when the model was trained); lower it if touching "
-                        "objects stay merged")
-    p.add_argument("--segmentation-threshold", type=float,
-                   help="object probability above which a pixel is segmented (default: the "
-                        "one calibrated when the model was trained, else the most probable "
-                        "class); lower it if objects come out too small")
-    p.add_argument("--input-scale", type=float,
-                   help="resize every image by this factor before the network and the outputs "
-                        "back to the image's size (default: the model's, 1 unless it was "
-                        "trained on resized images; e.g. 0.5 for images twice the training "
-                        "resolution)")
+    p.add_argument(
+        "--min-instance-size",
+        type=int,
+        help="drop instances smaller than this many pixels (default: the model's)",
+    )
+    p.add_argument(
+        "--separation-threshold",
+        type=float,
+        help="interface probability that separates touching objects (default: the "
+        "one calibrated when the model was trained); lower it if touching "
+        "objects stay merged",
+    )
+    p.add_argument(
+        "--segmentation-threshold",
+        type=float,
+        help="object probability above which a pixel is segmented (default: the "
+        "one calibrated when the model was trained, else the most probable "
+        "class); lower it if objects come out too small",
+    )
+    p.add_argument(
+        "--input-scale",
+        type=float,
+        help="resize every image by this factor before the network and the outputs "
+        "back to the image's size (default: the model's, 1 unless it was "
+        "trained on resized images; e.g. 0.5 for images twice the training "
+        "resolution)",
+    )
     p.add_argument("--probabilities", action="store_true", help="also write probability maps")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("refine", help="grow inner regions into exact masks with GrabCut")
     p.add_argument("project", help="project folder")
-    p.add_argument("--images", nargs="+",
-                   help="images to refine (default: every non-strong image with inner regions)")
+    p.add_argument(
+        "--images",
+        nargs="+",
+        help="images to refine (default: every non-strong image with inner regions)",
+    )
     p.add_argument("--iterations", type=int, default=5)
     p.add_argument("--margin", type=int, default=20)
-    p.add_argument("--mark-strong", action="store_true",
-                   help="mark the refined images strong (exact masks)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace existing segmentation pixels too (default: keep them)")
+    p.add_argument(
+        "--mark-strong", action="store_true", help="mark the refined images strong (exact masks)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing segmentation pixels too (default: keep them)",
+    )
     p.set_defaults(func=cmd_refine)
 
     p = sub.add_parser("evaluate", help="score predictions against ground-truth instances")
@@ -630,8 +728,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (LabelError, ProjectError, CheckpointError, ConfigError, FileNotFoundError,
-            ValueError) as error:
+    except (
+        LabelError,
+        ProjectError,
+        CheckpointError,
+        ConfigError,
+        FileNotFoundError,
+        ValueError,
+    ) as error:
         print(f"lazyunet {args.command}: error: {error}", file=sys.stderr)
         return 2
 

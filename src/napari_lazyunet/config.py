@@ -298,9 +298,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
         object.__setattr__(self, "scale_range", tuple(float(s) for s in self.scale_range))
-        _check(
-            self.steps is None or self.steps >= 1, f"train.steps must be >= 1, got {self.steps}"
-        )
+        _check(self.steps is None or self.steps >= 1, f"train.steps must be >= 1, got {self.steps}")
         _check(
             self.time_budget is None or 0 < self.time_budget <= 7 * 24 * 60,
             f"train.time_budget must be a positive number of minutes, got {self.time_budget}",
@@ -507,7 +505,8 @@ class LazyUNetConfig:
         }
         data = {
             name: {k: v for k, v in values.items() if k not in RETIRED_KEYS.get(name, ())}
-            if isinstance(values, dict) else values
+            if isinstance(values, dict)
+            else values
             for name, values in data.items()
         }
         unknown = set(data) - set(sections)

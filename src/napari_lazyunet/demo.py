@@ -107,8 +107,9 @@ def demo_training_set(settings: DemoSettings) -> tuple[FoamSample, list[ImageLab
     return sample, labels
 
 
-def score_model(name, model, images, truth_classes, truth_instances, truth_interfaces,
-                class_names, seconds) -> tuple[DemoScores, list]:
+def score_model(
+    name, model, images, truth_classes, truth_instances, truth_interfaces, class_names, seconds
+) -> tuple[DemoScores, list]:
     """The demo's scores of ``model`` on held-out images, and its predictions."""
     dices = {c: [] for c in class_names}
     f1s, ajis, interfaces, predictions = [], [], [], []
@@ -247,8 +248,11 @@ def run_demo(
 def format_scores(scores: list[DemoScores]) -> str:
     """A plain-text table of the demo's scores."""
     class_names = list(scores[0].dice)
-    header = (["model"] + [f"Dice {c}" for c in class_names]
-              + ["instance F1", "AJI", "interface P/R", "train s"])
+    header = (
+        ["model"]
+        + [f"Dice {c}" for c in class_names]
+        + ["instance F1", "AJI", "interface P/R", "train s"]
+    )
 
     def interface(s: DemoScores) -> str:
         if s.interface_precision is None:
@@ -256,12 +260,14 @@ def format_scores(scores: list[DemoScores]) -> str:
         return f"{s.interface_precision:.2f}/{s.interface_recall:.2f}"
 
     rows = [
-        [s.name] + [f"{s.dice[c]:.3f}" for c in class_names]
+        [s.name]
+        + [f"{s.dice[c]:.3f}" for c in class_names]
         + [f"{s.instance_f1:.3f}", f"{s.aji:.3f}", interface(s), f"{s.train_seconds:.0f}"]
         for s in scores
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True))
-             for r in [header, *rows]]
+    lines = [
+        "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) for r in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -52,9 +52,7 @@ def notifications(monkeypatch):
 @pytest.fixture
 def notes():
     """Notifications shown during the test: list of (severity, message, type name)."""
-    yield from _record_notifications(
-        lambda n: (str(n.severity), str(n.message), type(n).__name__)
-    )
+    yield from _record_notifications(lambda n: (str(n.severity), str(n.message), type(n).__name__))
 
 
 @pytest.fixture(scope="module")

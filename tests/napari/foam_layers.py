@@ -7,8 +7,16 @@ import numpy as np
 from napari_lazyunet._napari.layer_links import link_label_layers, set_strong
 
 
-def add_foam_image(viewer, sample, index: int, *, strong: bool = False, name: str | None = None,
-                   scale=(1.0, 1.0), translate=(0.0, 0.0)):
+def add_foam_image(
+    viewer,
+    sample,
+    index: int,
+    *,
+    strong: bool = False,
+    name: str | None = None,
+    scale=(1.0, 1.0),
+    translate=(0.0, 0.0),
+):
     """Add sample image ``index`` with its lazy labels as linked layers; return the image layer."""
     image = viewer.add_image(
         sample.images[index], name=name or f"foam {index}", scale=scale, translate=translate
@@ -24,5 +32,13 @@ def add_foam_image(viewer, sample, index: int, *, strong: bool = False, name: st
 
 def tiny_settings(widget, steps: int = 3) -> None:
     """Set a Train widget's form to a network that trains in a fraction of a second."""
-    widget.set_fields(base_channels=4, depth=2, steps=steps, batch_size=2, patch_size=32,
-                      validate_every=2, device="cpu", num_threads=1)
+    widget.set_fields(
+        base_channels=4,
+        depth=2,
+        steps=steps,
+        batch_size=2,
+        patch_size=32,
+        validate_every=2,
+        device="cpu",
+        num_threads=1,
+    )

@@ -128,8 +128,11 @@ def test_a_project_that_cannot_be_written_falls_back_to_the_recovery_folder(
     make_napari_viewer, sample, tmp_path, recovery_dir, notifications
 ):
     folder = save_project(
-        tmp_path / "yaml", ["a"], [sample.images[0]],
-        [ImageLabels(detection=sample.detection[0])], sample.class_names,
+        tmp_path / "yaml",
+        ["a"],
+        [sample.images[0]],
+        [ImageLabels(detection=sample.detection[0])],
+        sample.class_names,
     )
     # A hand-written YAML file is never rewritten by the tool.
     (folder / "project.json").rename(folder / "project.yaml")

@@ -120,8 +120,10 @@ def test_collect_training_data_errors_say_what_to_do(viewer):
         ll.collect_training_data(viewer, require_strong=False)
     layers["detection"].data[0, 0] = 0
     viewer.layers.remove(layers["separation"])
-    viewer.add_labels(np.zeros((5, 5), dtype=np.uint8), metadata=ll.labels_metadata(
-        ll.link_id(image), "separation"))
+    viewer.add_labels(
+        np.zeros((5, 5), dtype=np.uint8),
+        metadata=ll.labels_metadata(ll.link_id(image), "separation"),
+    )
     with pytest.raises(ll.PluginInputError, match="shape"):
         ll.collect_training_data(viewer, require_strong=False)
 

@@ -104,8 +104,9 @@ def test_reader_keeps_images_of_different_shapes_apart(tmp_path):
     images = [rng.integers(0, 255, (20, 30), np.uint8), rng.integers(0, 255, (24, 24), np.uint8)]
     det = np.zeros((20, 30), np.uint8)
     det[2:5, 2:5] = 1
-    save_project(tmp_path, ["a", "b"], images, [ImageLabels(detection=det), ImageLabels()],
-                 ["cell"])
+    save_project(
+        tmp_path, ["a", "b"], images, [ImageLabels(detection=det), ImageLabels()], ["cell"]
+    )
     tuples = read_project(str(tmp_path))
     assert [kwargs["name"] for _, kwargs, kind in tuples if kind == "image"] == ["a", "b"]
     assert tuples[1][0].shape == (20, 30) and tuples[5][0].shape == (24, 24)

@@ -19,17 +19,29 @@ from napari_lazyunet._napari.predict_widget import PredictWidget  # noqa: E402
 from napari_lazyunet._napari.prediction_layers import find_output_layer  # noqa: E402
 
 ROLES = ("detection", "segmentation", "separation", "instances")
-DTYPES = {"detection": np.uint8, "segmentation": np.uint8, "separation": np.uint8,
-          "instances": np.int32}
+DTYPES = {
+    "detection": np.uint8,
+    "segmentation": np.uint8,
+    "separation": np.uint8,
+    "instances": np.int32,
+}
 
 
 @pytest.fixture(scope="module")
 def trained(sample, tmp_path_factory):
     """A tiny model trained for a few steps, and its file."""
     model = LazyUNet(class_names=sample.class_names, base_channels=4, depth=2)
-    model.fit(sample.images[:2], detection=sample.detection[:2],
-              separation=sample.separation[:2], segmentation=[sample.classes[0], None],
-              steps=3, batch_size=2, patch_size=32, validate_every=0, device="cpu")
+    model.fit(
+        sample.images[:2],
+        detection=sample.detection[:2],
+        separation=sample.separation[:2],
+        segmentation=[sample.classes[0], None],
+        steps=3,
+        batch_size=2,
+        patch_size=32,
+        validate_every=0,
+        device="cpu",
+    )
     path = model.save(tmp_path_factory.mktemp("model") / "model.pt")
     return model, path
 
@@ -104,8 +116,9 @@ def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained)
     widget.separation_spin.setValue(threshold)
     assert widget.run()
     separation = find_output_layer(viewer, image, "separation").data
-    expected = model.predict(sample.images[2], tile_size=64, device="cpu",
-                             separation_threshold=threshold).separation
+    expected = model.predict(
+        sample.images[2], tile_size=64, device="cpu", separation_threshold=threshold
+    ).separation
     np.testing.assert_array_equal(separation, expected)
     assert separation.sum() > 0
 
@@ -120,11 +133,13 @@ def test_segmentation_threshold_from_the_form(make_napari_viewer, sample, traine
     assert widget.predict_options()["segmentation_threshold"] == pytest.approx(0.1)
     assert widget.run()
     segmentation = find_output_layer(viewer, image, "segmentation").data
-    expected = model.predict(sample.images[2], tile_size=64, device="cpu",
-                             segmentation_threshold=0.1).segmentation
+    expected = model.predict(
+        sample.images[2], tile_size=64, device="cpu", segmentation_threshold=0.1
+    ).segmentation
     np.testing.assert_array_equal(segmentation, expected)
-    half = model.predict(sample.images[2], tile_size=64, device="cpu",
-                         segmentation_threshold=0.5).segmentation
+    half = model.predict(
+        sample.images[2], tile_size=64, device="cpu", segmentation_threshold=0.5
+    ).segmentation
     # A lower threshold segments more, never less.
     assert (segmentation > 0).sum() > (half > 0).sum()
     assert not np.any((half > 0) & (segmentation == 0))
@@ -219,8 +234,7 @@ def test_predict_folder_with_model_file(make_napari_viewer, sample, trained, tmp
             written = tifffile.imread(out / role / f"img{k}.tif")
             assert written.shape == (64, 64) and written.dtype == DTYPES[role]
         expected = model.predict(sample.images[k], tile_size=64, device="cpu").instances
-        np.testing.assert_array_equal(tifffile.imread(out / "instances" / f"img{k}.tif"),
-                                      expected)
+        np.testing.assert_array_equal(tifffile.imread(out / "instances" / f"img{k}.tif"), expected)
     assert "Predicted 2 image(s)" in widget.status.text()
     assert len(viewer.layers) == 0
 
@@ -264,8 +278,15 @@ def test_train_then_predict_on_the_plugin_sample(foam_viewer, qtbot):
     _, predict = viewer.window.add_plugin_dock_widget(PLUGIN, "Predict")
     assert [layer.name for layer in train.selected_layers()] == ["foam"]
     train.use_threads = False
-    train.set_fields(base_channels=4, depth=2, steps=2, batch_size=2, patch_size=32,
-                     validation_share=0.25, device="cpu")
+    train.set_fields(
+        base_channels=4,
+        depth=2,
+        steps=2,
+        batch_size=2,
+        patch_size=32,
+        validation_share=0.25,
+        device="cpu",
+    )
     assert train.start()
     assert train.last_outcome.status == "finished"
     assert "trained in this viewer (2 steps)" in predict.model_label.text()

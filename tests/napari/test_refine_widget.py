@@ -113,7 +113,7 @@ def test_refine_selected_class_and_object_under_cursor(foam_viewer):
     viewer.cursor.position = (2, cy, cx)
     before = np.array(seg.data[2], copy=True)
     widget.refine("object under cursor")
-    new = (seg.data[2] != before)
+    new = seg.data[2] != before
     assert new.any() and set(np.unique(seg.data[2][new])) == {1}
     labelled, n = ndi.label(new, structure=np.ones((3, 3)))
     assert labelled[cy, cx] > 0 and n <= 3  # one object (its mask may be cut by user pixels)

@@ -79,8 +79,9 @@ def test_train_a_few_steps_with_validation(make_napari_viewer, sample, notes):
     assert not errors(notes)
 
 
-def test_stop_midway_in_the_worker_keeps_the_checkpoint(make_napari_viewer, qtbot, sample,
-                                                        tmp_path):
+def test_stop_midway_in_the_worker_keeps_the_checkpoint(
+    make_napari_viewer, qtbot, sample, tmp_path
+):
     viewer = make_napari_viewer()
     add_foam_image(viewer, sample, 0, strong=True)
     checkpoint = tmp_path / "run.pt"
@@ -230,7 +231,10 @@ def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     auto = widget.config_for(("a",), 1)
     assert (auto.model.base_channels, auto.model.depth, auto.train.steps) == (None,) * 3
     assert (auto.train.patch_size, auto.train.learning_rate, auto.predict.input_scale) == (
-        None, None, None)
+        None,
+        None,
+        None,
+    )
     assert auto.train.time_budget == widget.budget_spin.value() > 0
     assert widget.base_spin.text() == "auto"
     widget.preset_combo.setCurrentIndex(widget.preset_combo.findData("paper"))
@@ -276,8 +280,16 @@ def test_loss_plot_skips_unlabelled_tasks_and_blits(qtbot):
     plot.redraw()
     assert plot.redraws == 0  # a range alone draws nothing
     for step in range(1, 4):
-        plot.add_event(TrainEvent(step, 100, 2.0, {"detection": 1.0, "segmentation": 0.0,
-                                                   "separation": 0.5}, None, 0.1))
+        plot.add_event(
+            TrainEvent(
+                step,
+                100,
+                2.0,
+                {"detection": 1.0, "segmentation": 0.0, "separation": 0.5},
+                None,
+                0.1,
+            )
+        )
     plot.redraw()
     assert plot.series("segmentation") == ([], [])  # 0 = no labelled pixel in the batch
     assert plot.series("detection") == ([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])

@@ -44,7 +44,9 @@ class ModelChooser(QWidget):
             "never replaces another"
         )
         self.combo.setMinimumContentsLength(12)
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.discard_button = QPushButton("Discard")
         self.discard_button.setToolTip("Remove the chosen model from this viewer")
         layout.addWidget(self.combo, 1)

@@ -64,9 +64,7 @@ __all__ = ["AUTOSAVE_INTERVAL_MS", "LabelAutosaver", "label_autosaver"]
 AUTOSAVE_INTERVAL_MS = 30_000
 
 
-def _plane_labels(
-    image: Image, layers: dict[str, Labels], plane: int
-) -> tuple[ImageLabels, bytes]:
+def _plane_labels(image: Image, layers: dict[str, Labels], plane: int) -> tuple[ImageLabels, bytes]:
     """The labels of one plane as they would be saved, and a digest of that state."""
     index = plane_index(image, plane)
     digest = hashlib.blake2b(digest_size=16)
@@ -76,8 +74,10 @@ def _plane_labels(
         array = None if layer is None else plane_data(layer, index)
         # Nothing painted is no label (as when saving a project): an empty
         # separation file would say "no interface here".
-        if array is not None and not array.any() and not (
-            role == "segmentation" and is_strong(image, plane)
+        if (
+            array is not None
+            and not array.any()
+            and not (role == "segmentation" and is_strong(image, plane))
         ):
             array = None
         if array is not None:
@@ -124,9 +124,7 @@ class LabelAutosaver:
         self._folders: dict[str, Path] = {}  # link -> folder its labels go to
         self._announced: set[Path] = set()  # folders a notification has named
         self._removing: set[str] = set()  # links whose layers are being removed now
-        self._image_digests: weakref.WeakKeyDictionary[Image, str] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._image_digests: weakref.WeakKeyDictionary[Image, str] = weakref.WeakKeyDictionary()
         self.interval_ms = AUTOSAVE_INTERVAL_MS
         self.timer = QTimer()
         self.timer.setInterval(self.interval_ms)
@@ -234,7 +232,8 @@ class LabelAutosaver:
             [names[plane] for plane, _, _ in changed],
             [labels for _, labels, _ in changed],
             class_names=class_names(image),
-            images=[plane_data(image, plane_index(image, p)) for p, _, _ in changed] if new
+            images=[plane_data(image, plane_index(image, p)) for p, _, _ in changed]
+            if new
             else None,
             keep=keep,
         )

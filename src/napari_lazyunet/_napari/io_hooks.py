@@ -27,7 +27,11 @@ from .layer_links import (
 )
 
 __all__ = [
-    "get_reader", "label_stack", "plane_file_names", "project_folder_of", "read_project",
+    "get_reader",
+    "label_stack",
+    "plane_file_names",
+    "project_folder_of",
+    "read_project",
     "write_project",
 ]
 
@@ -112,9 +116,7 @@ def _layers_for(
     meta[LINK_KEY]["project"] = str(folder)
     rgb = in_channels in (3, 4) and image.shape[-1] == in_channels
     shape = image.shape[1:3] if stacked else image.shape[:2]
-    layers: list[LayerData] = [
-        (image, {"name": layer_name, "metadata": meta, "rgb": rgb}, "image")
-    ]
+    layers: list[LayerData] = [(image, {"name": layer_name, "metadata": meta, "rgb": rgb}, "image")]
     colors = meta[LINK_KEY]["class_colors"]
     for role in ROLES:
         data = label_stack([getattr(lab, role) for lab in labels], tuple(shape))
@@ -150,8 +152,14 @@ def read_project(path: str | Sequence[str]) -> list[LayerData]:
     same = all(i.shape == images[0].shape and i.dtype == images[0].dtype for i in images)
     if same and len(images) > 1:
         return _layers_for(
-            np.stack(images), list(project.labels), list(project.names), project.class_names,
-            project.in_channels, folder.name, True, folder,
+            np.stack(images),
+            list(project.labels),
+            list(project.names),
+            project.class_names,
+            project.in_channels,
+            folder.name,
+            True,
+            folder,
         )
     layers: list[LayerData] = []
     for name, image, lab in zip(project.names, images, project.labels, strict=True):
@@ -166,9 +174,7 @@ def _stem(text: str) -> str:
     return stem or "image"
 
 
-def plane_file_names(
-    meta: dict[str, Any], layer_name: str, n: int, stacked: bool
-) -> list[str]:
+def plane_file_names(meta: dict[str, Any], layer_name: str, n: int, stacked: bool) -> list[str]:
     """File stems of an image layer's ``n`` planes in a project folder: the names it was
     read with, else the layer name (numbered ``NAME_000``... for a stack)."""
     stored = meta.get("plane_names")
@@ -266,8 +272,13 @@ def write_project(path: str, layer_data: list[LayerData]) -> list[str]:
         return []
     if class_names is None:
         largest = max(
-            [int(a.max()) for lab in labels for a in (lab.detection, lab.segmentation)
-             if a is not None and a.size] or [1]
+            [
+                int(a.max())
+                for lab in labels
+                for a in (lab.detection, lab.segmentation)
+                if a is not None and a.size
+            ]
+            or [1]
         )
         class_names = tuple(f"class {k}" for k in range(1, max(largest, 1) + 1))
     folder = save_project(path, names, images, labels, class_names)

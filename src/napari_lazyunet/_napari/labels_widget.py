@@ -79,8 +79,11 @@ def _components(mask: np.ndarray) -> int:
 
 
 def count_labels(
-    detection: np.ndarray | None, separation: np.ndarray | None, n_classes: int,
-    strong: int = 0, planes: int = 1,
+    detection: np.ndarray | None,
+    separation: np.ndarray | None,
+    n_classes: int,
+    strong: int = 0,
+    planes: int = 1,
 ) -> LabelCounts:
     """Count painted objects and interface scribbles.
 

@@ -83,7 +83,14 @@ LINK_KEY = "lazyunet"
 ROLES = ("detection", "separation", "segmentation")
 DEFAULT_CLASS_NAMES: tuple[str, ...] = tuple(CLASS_NAMES)  # the paper's bubbles / crystals
 DEFAULT_CLASS_COLORS: tuple[str, ...] = (
-    "#33a3ff", "#ff8c1a", "#4dd94d", "#e64dcc", "#ffe633", "#8c66ff", "#33e6e6", "#ff4d4d",
+    "#33a3ff",
+    "#ff8c1a",
+    "#4dd94d",
+    "#e64dcc",
+    "#ffe633",
+    "#8c66ff",
+    "#33e6e6",
+    "#ff4d4d",
 )
 BACKGROUND_COLOR = "#9a9a9a"
 INTERFACE_COLOR = "#ffff00"
@@ -139,8 +146,13 @@ def _linked_to(layer: Any) -> str | None:
     return None
 
 
-def image_metadata(link: str, class_names_: Sequence[str], colors: Sequence[str] | None = None,
-                   strong: Iterable[int] = (), sparse: Iterable[int] = ()) -> dict[str, Any]:
+def image_metadata(
+    link: str,
+    class_names_: Sequence[str],
+    colors: Sequence[str] | None = None,
+    strong: Iterable[int] = (),
+    sparse: Iterable[int] = (),
+) -> dict[str, Any]:
     """The ``metadata`` dict of a linked image layer (for layer data tuples).
 
     Parameters
@@ -210,7 +222,7 @@ def set_class_names(image_layer: Image, names: Sequence[str]) -> None:
     if len(set(names)) != len(names):
         raise PluginInputError(f"class names must differ, got {names}; rename one of them")
     colors = list(class_colors(image_layer))
-    colors = (colors + _default_colors(len(names))[len(colors):])[: len(names)]
+    colors = (colors + _default_colors(len(names))[len(colors) :])[: len(names)]
     meta = _image_meta(image_layer)
     meta["class_names"] = names
     meta["class_colors"] = colors
@@ -611,8 +623,11 @@ def mark_strong_with_edit(
         segmentation_layer.events.set_data.connect(follower.sync)
     follower.edits.append(
         _FlaggedEdit(
-            weakref.ref(image_layer), int(plane), plane_index(image_layer, plane),
-            tuple(np.asarray(p) for p in pixels), np.array(values, copy=True),
+            weakref.ref(image_layer),
+            int(plane),
+            plane_index(image_layer, plane),
+            tuple(np.asarray(p) for p in pixels),
+            np.array(values, copy=True),
         )
     )
 
@@ -835,8 +850,9 @@ def collect_training_data(
             "nothing is painted yet: paint inner regions in the detection layer "
             "(or interface scribbles in the separation layer) of at least one image"
         )
-    data = TrainingData(images, labels, names, names_seen or DEFAULT_CLASS_NAMES,
-                        channels_seen or 1, sources)
+    data = TrainingData(
+        images, labels, names, names_seen or DEFAULT_CLASS_NAMES, channels_seen or 1, sources
+    )
     if require_strong and data.n_strong == 0:
         raise PluginInputError(
             "no strong image: refine at least one image with GrabCut in the Refine widget "

@@ -81,7 +81,11 @@ class LossPlot(QWidget):
         self.lines = {}
         for key, (label, color) in TRAIN_SERIES.items():
             (self.lines[key],) = ax.plot(
-                [], [], label=label, color=color, lw=1.6 if key == "loss" else 1.0,
+                [],
+                [],
+                label=label,
+                color=color,
+                lw=1.6 if key == "loss" else 1.0,
                 animated=True,
             )
         for key, (label, color) in VALIDATION_SERIES.items():
@@ -146,8 +150,9 @@ class LossPlot(QWidget):
         """Replace the curves by a model's training history (``LazyUNet.history``)."""
         self.clear()
         for record in history:
-            kept = {k: v for k, v in record.items() if k not in TRAIN_SERIES or k == "loss"
-                    or v != 0.0}
+            kept = {
+                k: v for k, v in record.items() if k not in TRAIN_SERIES or k == "loss" or v != 0.0
+            }
             self.add_record(kept)
         self.redraw()
 

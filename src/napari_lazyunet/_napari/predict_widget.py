@@ -111,8 +111,9 @@ class _Written:
     files: list[Path]
 
 
-def write_prediction(prediction: Prediction, out: Path, stem: str,
-                     probabilities: bool = False) -> list[Path]:
+def write_prediction(
+    prediction: Prediction, out: Path, stem: str, probabilities: bool = False
+) -> list[Path]:
     """Write a prediction as ``out/<task>/<stem>.tif`` (the layout of ``lazyunet predict``).
 
     Parameters
@@ -142,8 +143,9 @@ def write_prediction(prediction: Prediction, out: Path, stem: str,
     return files
 
 
-def _predict_all(model: LazyUNet, targets: list[Target], options: dict[str, Any],
-                 probabilities: bool) -> Iterator[Any]:
+def _predict_all(
+    model: LazyUNet, targets: list[Target], options: dict[str, Any], probabilities: bool
+) -> Iterator[Any]:
     """Worker body: predict every target, yielding progress and results."""
     for index, target in enumerate(targets):
         try:
@@ -155,8 +157,9 @@ def _predict_all(model: LazyUNet, targets: list[Target], options: dict[str, Any]
         except LabelError as error:
             raise PluginInputError(f"{target.name}: {error}") from error
         if target.out is not None:
-            yield _Written(target, write_prediction(result, target.out, target.path.stem,
-                                                    probabilities))
+            yield _Written(
+                target, write_prediction(result, target.out, target.path.stem, probabilities)
+            )
         else:
             yield _Result(target, result)
 
@@ -261,18 +264,33 @@ class PredictWidget(JobWidgetMixin, QWidget):
         # PredictConfig fields that the form leaves to the model unless set:
         # (field, label, maximum, decimals, tooltip).
         model_defaults = (
-            ("separation_threshold", "Separation threshold", 0.99, 2,
-             "Interface probability that cuts touching objects apart (default: the one "
-             "calibrated when the model was trained); lower it if touching objects stay "
-             "merged"),
-            ("segmentation_threshold", "Segmentation threshold", 0.99, 2,
-             "Object probability above which a pixel is segmented (default: the one "
-             "calibrated when the model was trained, else the most probable class); lower "
-             "it if objects come out too small, raise it if they come out too large"),
-            ("input_scale", "Input scale", 16.0, 3,
-             "Resize the image by this factor before the network (outputs come back at the "
-             "image's size): e.g. 0.5 when the image has twice the resolution of the "
-             "training images"),
+            (
+                "separation_threshold",
+                "Separation threshold",
+                0.99,
+                2,
+                "Interface probability that cuts touching objects apart (default: the one "
+                "calibrated when the model was trained); lower it if touching objects stay "
+                "merged",
+            ),
+            (
+                "segmentation_threshold",
+                "Segmentation threshold",
+                0.99,
+                2,
+                "Object probability above which a pixel is segmented (default: the one "
+                "calibrated when the model was trained, else the most probable class); lower "
+                "it if objects come out too small, raise it if they come out too large",
+            ),
+            (
+                "input_scale",
+                "Input scale",
+                16.0,
+                3,
+                "Resize the image by this factor before the network (outputs come back at the "
+                "image's size): e.g. 0.5 when the image has twice the resolution of the "
+                "training images",
+            ),
         )
         self._model_default_spins = {}
         for key, label, maximum, decimals, tooltip in model_defaults:
@@ -316,7 +334,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
     # ------------------------------------------------------------------ inputs
     def _image_layers(self) -> list[Image]:
         return [
-            layer for layer in self.viewer.layers
+            layer
+            for layer in self.viewer.layers
             if isinstance(layer, Image) and not is_output_layer(layer)
         ]
 
@@ -507,7 +526,9 @@ class PredictWidget(JobWidgetMixin, QWidget):
             if layer is None or layer not in self.viewer.layers:
                 return  # the input layer was removed meanwhile
             shown = iter_show_prediction(
-                self.viewer, layer, item.prediction,
+                self.viewer,
+                layer,
+                item.prediction,
                 probabilities=self.probability_check.isChecked(),
             )
             self._showing.append((layer.name, shown))
@@ -580,7 +601,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.progress.setValue(1000)
         counts = [
             int(layers["instances"].data.max())
-            for layers in self.outputs.values() if "instances" in layers
+            for layers in self.outputs.values()
+            if "instances" in layers
         ]
         found = f": {sum(counts)} instance(s)" if counts else ""
         self.status.setText(f"Predicted {n_done} image(s){where}{found}.")

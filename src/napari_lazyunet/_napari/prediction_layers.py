@@ -133,9 +133,7 @@ def show_prediction(
         "instances": ..., "segmentation probability": Image, ...}`` (roles the
         model does not predict, e.g. separation of a single-task model, are absent).
     """
-    return dict(
-        iter_show_prediction(viewer, image_layer, prediction, probabilities=probabilities)
-    )
+    return dict(iter_show_prediction(viewer, image_layer, prediction, probabilities=probabilities))
 
 
 def iter_show_prediction(

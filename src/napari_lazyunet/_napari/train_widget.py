@@ -69,7 +69,12 @@ from .prediction_layers import is_output_layer
 from .workers import Job, JobWidgetMixin, Notice, Outcome
 
 __all__ = [
-    "TrainWidget", "TrainingSet", "device_choices", "device_combo", "presets", "split_validation",
+    "TrainWidget",
+    "TrainingSet",
+    "device_choices",
+    "device_combo",
+    "presets",
+    "split_validation",
 ]
 
 MODEL_FILTER = "napari-lazyunet model (*.pt);;All files (*)"
@@ -187,16 +192,27 @@ def presets() -> dict[str, dict[str, Any]]:
     quick = DemoSettings()
     return {
         "auto": {
-            "base_channels": 0, "depth": 0, "steps": 0, "batch_size": 0, "patch_size": 0,
+            "base_channels": 0,
+            "depth": 0,
+            "steps": 0,
+            "batch_size": 0,
+            "patch_size": 0,
             "validate_every": LazyUNetConfig().train.validate_every,
         },
         "paper": {
-            "base_channels": 64, "depth": 4, "steps": 10_000, "batch_size": 16,
-            "patch_size": 256, "validate_every": LazyUNetConfig().train.validate_every,
+            "base_channels": 64,
+            "depth": 4,
+            "steps": 10_000,
+            "batch_size": 16,
+            "patch_size": 256,
+            "validate_every": LazyUNetConfig().train.validate_every,
         },
         "quick": {
-            "base_channels": quick.base_channels, "depth": quick.depth, "steps": quick.steps,
-            "batch_size": quick.batch_size, "patch_size": quick.patch_size,
+            "base_channels": quick.base_channels,
+            "depth": quick.depth,
+            "steps": quick.steps,
+            "batch_size": quick.batch_size,
+            "patch_size": quick.patch_size,
             "validate_every": max(quick.steps // 10, 1),
         },
     }
@@ -310,7 +326,8 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.multitask_check.setChecked(defaults.model.multitask)
         form.addRow(self.multitask_check)
         self.inner_check = _check(
-            "inner regions also teach segmentation", defaults.train.segmentation_from_inner,
+            "inner regions also teach segmentation",
+            defaults.train.segmentation_from_inner,
             "On images without an exact mask, count the painted inner regions as object "
             "pixels for the segmentation output too (off, with the box below: the paper's "
             "loss); alone, with very few strong images, it tends to make objects too large",
@@ -383,9 +400,12 @@ class TrainWidget(JobWidgetMixin, QWidget):
         form.addRow("Checkpoint", self.checkpoint_edit)
         layout.addWidget(cfg_box)
         self._preset_fields = {
-            "base_channels": self.base_spin, "depth": self.depth_spin,
-            "steps": self.steps_spin, "batch_size": self.batch_spin,
-            "patch_size": self.patch_spin, "validate_every": self.validate_spin,
+            "base_channels": self.base_spin,
+            "depth": self.depth_spin,
+            "steps": self.steps_spin,
+            "batch_size": self.batch_spin,
+            "patch_size": self.patch_spin,
+            "validate_every": self.validate_spin,
         }
         self.apply_preset("auto")
         self.preset_combo.currentIndexChanged.connect(
@@ -436,7 +456,8 @@ class TrainWidget(JobWidgetMixin, QWidget):
     # ------------------------------------------------------------------ layers
     def _image_layers(self) -> list[Image]:
         return [
-            layer for layer in self.viewer.layers
+            layer
+            for layer in self.viewer.layers
             if isinstance(layer, Image) and not is_output_layer(layer)
         ]
 
@@ -512,8 +533,15 @@ class TrainWidget(JobWidgetMixin, QWidget):
                     "or give a project folder"
                 )
             data = collect_training_data(self.viewer, layers, require_strong=False)
-            parts.append(TrainingSet(list(data.images), list(data.labels), list(data.names),
-                                     tuple(data.class_names), int(data.in_channels)))
+            parts.append(
+                TrainingSet(
+                    list(data.images),
+                    list(data.labels),
+                    list(data.names),
+                    tuple(data.class_names),
+                    int(data.in_channels),
+                )
+            )
         if folder:
             project = load_project(folder)
             keep = project.labelled
@@ -522,11 +550,15 @@ class TrainWidget(JobWidgetMixin, QWidget):
                     f"the project {folder} has no labelled image; paint labels first or "
                     "add detection/ files (see docs/project-format.md)"
                 )
-            parts.append(TrainingSet(
-                [project.images[k] for k in keep], [project.labels[k] for k in keep],
-                [f"{folder}: {project.names[k]}" for k in keep],
-                tuple(project.class_names), int(project.in_channels),
-            ))
+            parts.append(
+                TrainingSet(
+                    [project.images[k] for k in keep],
+                    [project.labels[k] for k in keep],
+                    [f"{folder}: {project.names[k]}" for k in keep],
+                    tuple(project.class_names),
+                    int(project.in_channels),
+                )
+            )
         merged = parts[0]
         for other in parts[1:]:
             if other.class_names != merged.class_names:
@@ -539,9 +571,13 @@ class TrainWidget(JobWidgetMixin, QWidget):
                     f"the layers have {merged.in_channels} channel(s) but the project images "
                     f"have {other.in_channels}; train on images of one kind"
                 )
-            merged = TrainingSet(merged.images + other.images, merged.labels + other.labels,
-                                 merged.names + other.names, merged.class_names,
-                                 merged.in_channels)
+            merged = TrainingSet(
+                merged.images + other.images,
+                merged.labels + other.labels,
+                merged.names + other.names,
+                merged.class_names,
+                merged.in_channels,
+            )
         return merged
 
     # ------------------------------------------------------------------ config
@@ -595,8 +631,10 @@ class TrainWidget(JobWidgetMixin, QWidget):
         ``device`` (a value of :func:`device_choices`) and ``validation_share``.
         """
         spins = {
-            **self._preset_fields, "learning_rate": self.lr_spin,
-            "num_threads": self.threads_spin, "validation_share": self.validation_spin,
+            **self._preset_fields,
+            "learning_rate": self.lr_spin,
+            "num_threads": self.threads_spin,
+            "validation_share": self.validation_spin,
         }
         for key, value in values.items():
             if key == "device":
@@ -615,6 +653,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
 
     def set_form(self, config: LazyUNetConfig) -> None:
         """Show a configuration (e.g. of a loaded model) in the form."""
+
         def shown(value):  # None (auto) shows as 0, "auto"
             return 0 if value is None else value
 
@@ -761,9 +800,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         verb = "stopped" if outcome.status == "stopped" else "trained"
         self.store.add(model, f"{verb} in this viewer ({model.steps_done} steps)", file=written)
         if written is not None and not self.checkpoint_edit.text().strip():
-            notify_info(
-                f"the model is kept in {written}; use 'Save model…' to put it elsewhere"
-            )
+            notify_info(f"the model is kept in {written}; use 'Save model…' to put it elsewhere")
 
     # ------------------------------------------------------------------- files
     def save_model(self, path: str | os.PathLike | None = None) -> Path | None:

@@ -163,7 +163,9 @@ def choose_settings(
         (d for d in range(2, 6) if receptive_field(d) >= CONTEXT_DIAMETERS * diameter), 5
     )
     depth = choose(
-        "model", "depth", depth_value,
+        "model",
+        "depth",
+        depth_value,
         f"receptive field {receptive_field(depth_value)} px covers "
         f"{CONTEXT_DIAMETERS:g} objects of {diameter:.0f} px",
     )
@@ -174,7 +176,9 @@ def choose_settings(
     patch_value = int(math.ceil(min(wanted, max(largest, floor)) / multiple) * multiple)
     patch_value = int(math.ceil(patch_value / 16) * 16)
     choose(
-        "train", "patch_size", patch_value,
+        "train",
+        "patch_size",
+        patch_value,
         f"{patch_value / diameter:.1f} object diameters, a multiple of 2**depth",
     )
     if gpu:
@@ -183,31 +187,36 @@ def choose_settings(
     else:
         width_value, batch_value = 8, 8
         device_words = "CPU"
-    width = choose("model", "base_channels", width_value,
-                   f"fits the {device_words}")
+    width = choose("model", "base_channels", width_value, f"fits the {device_words}")
     choose("train", "batch_size", batch_value, f"fits the {device_words}")
     choose(
-        "train", "learning_rate", 1e-3 if width <= 16 else 2e-4,
+        "train",
+        "learning_rate",
+        1e-3 if width <= 16 else 2e-4,
         "measured for narrow networks" if width <= 16 else "the paper's rate for wide networks",
     )
     if config.train.steps is None:
         choose(
-            "train", "time_budget",
-            GPU_BUDGET_MINUTES if gpu else CPU_BUDGET_MINUTES, f"default on {device.type}",
+            "train",
+            "time_budget",
+            GPU_BUDGET_MINUTES if gpu else CPU_BUDGET_MINUTES,
+            f"default on {device.type}",
         )
     if not gpu:
         cores = available_cores()
-        choose("train", "num_threads", cores,
-               f"{cores} core(s) available")
+        choose("train", "num_threads", cores, f"{cores} core(s) available")
     # Measured on the one benchmark set that mixes polarities (DSB2018, one
     # seed each, docs/benchmarks.md): at the images' own scale inversion
     # raised instance F1 from 0.417 to 0.615 at equal steps; enlarged 1.92x
     # it lowered it (0.445 -> 0.250).
     invert = 0.5 if fingerprint.polarity == "mixed" else 0.0
     choose(
-        "train", "invert_intensity", invert,
+        "train",
+        "invert_intensity",
+        invert,
         "objects are brighter than the background on some images, darker on others"
-        if invert else f"contrast polarity {fingerprint.polarity}",
+        if invert
+        else f"contrast polarity {fingerprint.polarity}",
     )
     if fingerprint.diameter_p05 is None:
         min_size, why = DEFAULT_MIN_INSTANCE, "object size unknown"
@@ -275,9 +284,12 @@ def configure_training(
     if norm.min_range is None and norm.mode in ("percentile", "minmax"):
         floor = tuple(float(f"{MIN_RANGE_FRACTION * r:.4g}") for r in fingerprint.intensity_range)
         config = config.replace(normalization={"min_range": floor})
-        choices.append(Choice(
-            "normalization.min_range", list(floor),
-            f"{MIN_RANGE_FRACTION:g} of the training images' median intensity range: an "
-            "image without objects is not stretched to full contrast",
-        ))
+        choices.append(
+            Choice(
+                "normalization.min_range",
+                list(floor),
+                f"{MIN_RANGE_FRACTION:g} of the training images' median intensity range: an "
+                "image without objects is not stretched to full contrast",
+            )
+        )
     return config, fingerprint, choices

@@ -127,9 +127,7 @@ def check_writable(path: str | os.PathLike | None) -> Path:
             break
         folder = folder.parent
     if not folder.is_dir():
-        raise CheckpointError(
-            f"cannot write the model file {path}: {folder} is not a folder"
-        )
+        raise CheckpointError(f"cannot write the model file {path}: {folder} is not a folder")
     try:
         handle, probe = tempfile.mkstemp(dir=folder, prefix=".lazyunet-", suffix=".probe")
     except OSError as error:
@@ -215,8 +213,7 @@ def _check_container(path: Path) -> None:
         complete = zipfile.is_zipfile(path)
     except OSError as error:
         raise CheckpointError(
-            f"model file {path} cannot be read ({error.strerror or error}); "
-            "check its permissions"
+            f"model file {path} cannot be read ({error.strerror or error}); check its permissions"
         ) from error
     if not head:
         raise CheckpointError(f"model file {path} is empty; train the model again or use a copy")

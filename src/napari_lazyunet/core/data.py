@@ -89,8 +89,11 @@ class PatchSampler:
         image_patch = np.stack(
             [
                 cv2.warpAffine(
-                    channel, matrix, (size, size),
-                    flags=cv2.INTER_LINEAR | flags, borderMode=cv2.BORDER_REFLECT_101,
+                    channel,
+                    matrix,
+                    (size, size),
+                    flags=cv2.INTER_LINEAR | flags,
+                    borderMode=cv2.BORDER_REFLECT_101,
                 )
                 for channel in image
             ]
@@ -100,8 +103,11 @@ class PatchSampler:
         target_patch = np.stack(
             [
                 cv2.warpAffine(
-                    task.astype(np.float32), matrix, (size, size),
-                    flags=cv2.INTER_NEAREST | flags, borderMode=cv2.BORDER_CONSTANT,
+                    task.astype(np.float32),
+                    matrix,
+                    (size, size),
+                    flags=cv2.INTER_NEAREST | flags,
+                    borderMode=cv2.BORDER_CONSTANT,
                     borderValue=float(IGNORE),
                 )
                 for task in target

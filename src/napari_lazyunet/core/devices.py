@@ -34,14 +34,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     usable = available_devices()
     ok = (
         device.type == "cpu"
-        or (device.type == "cuda" and torch.cuda.is_available()
-            and (device.index or 0) < torch.cuda.device_count())
+        or (
+            device.type == "cuda"
+            and torch.cuda.is_available()
+            and (device.index or 0) < torch.cuda.device_count()
+        )
         or (device.type == "mps" and "mps" in usable)
     )
     if not ok:
         raise RuntimeError(
-            f"device {name!r} is not available on this machine; available: {usable} "
-            "(or use 'auto')"
+            f"device {name!r} is not available on this machine; available: {usable} (or use 'auto')"
         )
     return device
 

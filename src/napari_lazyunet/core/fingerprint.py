@@ -139,7 +139,8 @@ class DataFingerprint:
                 f"{self.diameter_p95:.0f}); {ratio}"
             )
         touching = (
-            "" if self.touching_fraction is None
+            ""
+            if self.touching_fraction is None
             else f", {100 * self.touching_fraction:.0f} % of the strong images' objects touch"
         )
         lines.append(f"interfaces: {self.interface_pixels} pixel(s) painted{touching}")
@@ -273,9 +274,11 @@ def measure_fingerprint(
                     mask_areas.append(np.bincount(pieces.ravel())[1:])
     measured = inner_on_strong > 0
     ratio = exact_total / inner_on_strong if measured else ASSUMED_AREA_RATIO
-    areas = np.concatenate(
-        [a * ratio for a in inner_areas] + [a.astype(float) for a in mask_areas]
-    ) if (inner_areas or mask_areas) else np.zeros(0)
+    areas = (
+        np.concatenate([a * ratio for a in inner_areas] + [a.astype(float) for a in mask_areas])
+        if (inner_areas or mask_areas)
+        else np.zeros(0)
+    )
     diameters = 2 * np.sqrt(areas / np.pi)
     classes = np.concatenate(inner_classes) if inner_classes else np.zeros(0, int)
     class_fractions = tuple(

@@ -37,8 +37,12 @@ SIZE_SPREAD = 4.0
 
 
 def labelled_recall(
-    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
-    config: LazyUNetConfig, amp: bool = False,
+    model: torch.nn.Module,
+    sampler: PatchSampler,
+    device: torch.device,
+    batches: int,
+    config: LazyUNetConfig,
+    amp: bool = False,
 ) -> dict[str, float]:
     """Share of the labelled object pixels of training patches that each head calls object.
 
@@ -117,7 +121,7 @@ def health_messages(
     losses = [r["loss"] for r in history if "loss" in r]
     if len(losses) >= 20:
         head = float(np.mean(losses[: max(5, len(losses) // 20)]))
-        tail = float(np.mean(losses[-max(5, len(losses) // 10):]))
+        tail = float(np.mean(losses[-max(5, len(losses) // 10) :]))
         if tail > PLATEAU_FRACTION * head:
             messages.append(
                 f"the training loss barely fell ({head:.3f} at the start, {tail:.3f} at the "

@@ -788,10 +788,11 @@ def save_project(
 
     settings = {
         "class_names": list(class_names),
-        "strong": merged("strong", [s for s, lab in zip(stems, labels, strict=True)
-                                    if lab.strong]),
-        "sparse": merged("sparse", [s for s, lab in zip(stems, labels, strict=True)
-                                    if not lab.detection_complete]),
+        "strong": merged("strong", [s for s, lab in zip(stems, labels, strict=True) if lab.strong]),
+        "sparse": merged(
+            "sparse",
+            [s for s, lab in zip(stems, labels, strict=True) if not lab.detection_complete],
+        ),
         "in_channels": int(in_channels),
     }
     _write_settings(folder, settings)
@@ -905,8 +906,9 @@ class PredictionFolder:
                 path = self.folder / name
                 pairs.append((_write_temporary(path, write), path))
             files = dict(self.files)
-            files.update({name: _digest(tmp) for name, (tmp, _) in zip(outputs, pairs,
-                                                                         strict=True)})
+            files.update(
+                {name: _digest(tmp) for name, (tmp, _) in zip(outputs, pairs, strict=True)}
+            )
             # Keep only files that are still there; the new ones are about to be.
             files = {k: v for k, v in files.items() if k in outputs or (self.folder / k).is_file()}
             manifest = {

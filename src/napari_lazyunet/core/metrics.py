@@ -624,10 +624,12 @@ def pool_interface_scores(per_image: Sequence[Mapping[str, float]]) -> dict[str,
         ``precision``, ``recall``, ``f1`` and the summed counts, with the
         same empty-set conventions as :func:`interface_precision_recall`.
     """
-    return _interface_scores({
-        key: int(sum(r[key] for r in per_image))
-        for key in ("n_pred", "pred_correct", "n_truth", "truth_found")
-    })
+    return _interface_scores(
+        {
+            key: int(sum(r[key] for r in per_image))
+            for key in ("n_pred", "pred_correct", "n_truth", "truth_found")
+        }
+    )
 
 
 def _touching_labels(labels: np.ndarray, distance: int) -> np.ndarray:

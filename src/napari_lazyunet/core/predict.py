@@ -111,7 +111,7 @@ def split_planes(image: np.ndarray, in_channels: int) -> tuple[np.ndarray, tuple
             "expected (..., Y, X) for gray or (..., Y, X, C) with channels last"
         )
     leading = image.shape[: image.ndim - plane_ndim]
-    return image.reshape((-1, *image.shape[len(leading):])), leading
+    return image.reshape((-1, *image.shape[len(leading) :])), leading
 
 
 def _plane_name(index: int, n_planes: int) -> str:
@@ -204,11 +204,13 @@ def _label_maps(
     )
     det = (
         segmentation_map(probs["detection"][(slice(None), *window)], config.detection_threshold)
-        if "detection" in probs else None
+        if "detection" in probs
+        else None
     )
     sep = (
         (probs["separation"][(1, *window)] > config.separation_threshold).astype(np.uint8)
-        if "separation" in probs else None
+        if "separation" in probs
+        else None
     )
     return seg, det, sep
 
@@ -233,8 +235,11 @@ def _iter_blocks(model, plane, in_channels, normalization, config, device, index
         crop = np.asarray(plane[y0:y1, x0:x1])
         check_image_values(crop, _plane_name(index, n_planes))
         *_, (_, _, probs) = _iter_scaled_probabilities(
-            model, crop,
-            lambda part: apply_normalization(part, bounds, in_channels), config, device,
+            model,
+            crop,
+            lambda part: apply_normalization(part, bounds, in_channels),
+            config,
+            device,
         )
         height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
         window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))

@@ -95,7 +95,7 @@ def image_digest(image: np.ndarray) -> str:
     per_row = max(1, int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
     rows = max(1, _CHUNK // per_row)
     for start in range(0, shape[0], rows):
-        block = np.ascontiguousarray(np.asarray(image[start:start + rows]))
+        block = np.ascontiguousarray(np.asarray(image[start : start + rows]))
         digest.update(memoryview(block).cast("B"))
     return digest.hexdigest()
 
@@ -133,8 +133,7 @@ def _folders_of(digest: str, labels_root: Path) -> list[Path]:
     if not labels_root.is_dir():
         return []
     found = [
-        folder for folder in labels_root.glob(f"*-{digest}")
-        if (folder / PROJECT_FILE).is_file()
+        folder for folder in labels_root.glob(f"*-{digest}") if (folder / PROJECT_FILE).is_file()
     ]
     return sorted(found, key=lambda f: (f / PROJECT_FILE).stat().st_mtime, reverse=True)
 

@@ -28,8 +28,10 @@ def resize_channels(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     size = (int(shape[1]), int(shape[0]))  # OpenCV takes (width, height)
     return np.stack(
-        [cv2.resize(channel.astype(np.float32, copy=False), size, interpolation=interpolation)
-         for channel in array]
+        [
+            cv2.resize(channel.astype(np.float32, copy=False), size, interpolation=interpolation)
+            for channel in array
+        ]
     )
 
 

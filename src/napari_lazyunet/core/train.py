@@ -148,7 +148,8 @@ def prepare_set(
             also = (
                 " Inner regions alone then teach segmentation on those images, which "
                 "tends to make objects too large when few images are strong."
-                if config.train.segmentation_from_inner else ""
+                if config.train.segmentation_from_inner
+                else ""
             )
             warnings.warn(
                 "no strong image has inner regions painted, so how far objects reach beyond "
@@ -217,7 +218,8 @@ def evaluate_set(
         if np.any(target[1] != IGNORE):
             per_class = dice_per_class(
                 segmentation_map(probs["segmentation"], config.predict.segmentation_threshold),
-                target[1], config.model.n_classes,
+                target[1],
+                config.model.n_classes,
             )
             dices.append(float(np.mean(list(per_class.values()))))
     model.train(was_training)
@@ -376,10 +378,15 @@ def iter_train(
             return None
         if not _weights_finite(model):
             raise diverged(f"{step} (the weights are no longer finite)")
-        state = Checkpoint(config, model.state_dict(), step, history,
-                           fingerprint=fingerprint.to_dict(),
-                           choices=[c.to_dict() for c in (choices or [])],
-                           training_state=current_state())
+        state = Checkpoint(
+            config,
+            model.state_dict(),
+            step,
+            history,
+            fingerprint=fingerprint.to_dict(),
+            choices=[c.to_dict() for c in (choices or [])],
+            training_state=current_state(),
+        )
         written = str(save_checkpoint(checkpoint_path, state))
         last_write, written_step = time.perf_counter(), step
         return written
@@ -393,13 +400,19 @@ def iter_train(
         calibrated = {}
         if tcfg.calibrate_separation and config.predict.separate_touching:
             calibrated["separation_threshold"] = calibrate_separation_threshold(
-                model, calibration_sampler(prepared, tcfg, step), device,
-                tcfg.recalibration_batches, amp,
+                model,
+                calibration_sampler(prepared, tcfg, step),
+                device,
+                tcfg.recalibration_batches,
+                amp,
             )
         if tcfg.calibrate_detection:
             calibrated["detection_threshold"] = calibrate_detection_threshold(
-                model, calibration_sampler(prepared, tcfg, step + 2), device,
-                tcfg.recalibration_batches, amp,
+                model,
+                calibration_sampler(prepared, tcfg, step + 2),
+                device,
+                tcfg.recalibration_batches,
+                amp,
             )
         if tcfg.calibrate_segmentation:
             calibrated["segmentation_threshold"] = calibrate_segmentation_threshold(
@@ -411,17 +424,27 @@ def iter_train(
         if on_calibrated is not None:
             on_calibrated(config)
         recall = labelled_recall(
-            model, calibration_sampler(prepared, tcfg, step + 1), device,
-            max(1, tcfg.recalibration_batches // 4), config, amp,
+            model,
+            calibration_sampler(prepared, tcfg, step + 1),
+            device,
+            max(1, tcfg.recalibration_batches // 4),
+            config,
+            amp,
         )
         spread = (
             fingerprint.diameter_p95 / fingerprint.diameter_p05
-            if fingerprint.diameter_p05 else None
+            if fingerprint.diameter_p05
+            else None
         )
         messages = health_messages(
-            history[first_record:], step - start_step if completed else None, config,
-            recall, n_strong=sum(prepared.strong), interfaces_labelled=interfaces_labelled,
-            size_spread=spread, grid_floor=THRESHOLD_GRID[0],
+            history[first_record:],
+            step - start_step if completed else None,
+            config,
+            recall,
+            n_strong=sum(prepared.strong),
+            interfaces_labelled=interfaces_labelled,
+            size_spread=spread,
+            grid_floor=THRESHOLD_GRID[0],
         )
         for message in messages:
             warnings.warn(message, TrainingHealthWarning, stacklevel=3)
@@ -597,7 +620,10 @@ FINISH_SHARE = 0.06
 
 
 def recalibrate_batchnorm(
-    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
+    model: torch.nn.Module,
+    sampler: PatchSampler,
+    device: torch.device,
+    batches: int,
     amp: bool = False,
 ) -> None:
     """Re-estimate the BatchNorm running statistics with the final weights.
@@ -648,7 +674,10 @@ def calibration_sampler(prepared: PreparedSet, config: TrainConfig, step: int) -
 
 
 def calibrate_separation_threshold(
-    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
+    model: torch.nn.Module,
+    sampler: PatchSampler,
+    device: torch.device,
+    batches: int,
     amp: bool = False,
 ) -> float | None:
     """Interface probability threshold that best reproduces the separation labels.
@@ -673,7 +702,10 @@ def calibrate_separation_threshold(
 
 
 def calibrate_detection_threshold(
-    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
+    model: torch.nn.Module,
+    sampler: PatchSampler,
+    device: torch.device,
+    batches: int,
     amp: bool = False,
 ) -> float | None:
     """Object probability threshold of the detection head that best reproduces the inner regions.
@@ -702,8 +734,12 @@ def calibrate_detection_threshold(
 
 
 def task_probabilities(
-    model: torch.nn.Module, sampler: PatchSampler, device: torch.device, batches: int,
-    task: str, amp: bool = False,
+    model: torch.nn.Module,
+    sampler: PatchSampler,
+    device: torch.device,
+    batches: int,
+    task: str,
+    amp: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probability of not being background, and the label, of every labelled pixel of a task.
 
@@ -752,7 +788,10 @@ CALIBRATION_PIXELS = 4 * 1024 * 1024
 
 
 def calibrate_segmentation_threshold(
-    model: torch.nn.Module, prepared: PreparedSet, config: PredictConfig, device: torch.device,
+    model: torch.nn.Module,
+    prepared: PreparedSet,
+    config: PredictConfig,
+    device: torch.device,
     time_limit: float | None = None,
 ) -> float | None:
     """Object probability threshold that segments weak images as fully as strong ones.
@@ -801,7 +840,10 @@ def calibrate_segmentation_threshold(
 
 
 def segmentation_area_ratios(
-    model: torch.nn.Module, prepared: PreparedSet, config: PredictConfig, device: torch.device,
+    model: torch.nn.Module,
+    prepared: PreparedSet,
+    config: PredictConfig,
+    device: torch.device,
     time_limit: float | None = None,
 ) -> tuple[float, np.ndarray] | None:
     """Exact-to-inner area ratio of the strong images, object-to-inner of the weak ones.
@@ -838,8 +880,9 @@ def segmentation_area_ratios(
     if strong_inner == 0 or not weak:
         return None
     windows = {i: _central_window(prepared.images[i].shape[-2:], CALIBRATION_WINDOW) for i in weak}
-    mean_pixels = np.mean([(w[0].stop - w[0].start) * (w[1].stop - w[1].start)
-                           for w in windows.values()])
+    mean_pixels = np.mean(
+        [(w[0].stop - w[0].start) * (w[1].stop - w[1].start) for w in windows.values()]
+    )
     count = min(CALIBRATION_IMAGES, max(1, int(CALIBRATION_PIXELS // mean_pixels)))
     if len(weak) > count:
         weak = [weak[i] for i in np.linspace(0, len(weak) - 1, count).astype(int)]
