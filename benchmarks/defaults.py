@@ -18,7 +18,7 @@ Protocol, per dataset and seed
    ``testA_*``; the others: the ``val`` rows of ``splits.csv``), given as a
    folder of symlinks to the data.
 4. ``PRED/instances/*.tif`` are scored against the full instance truth
-   (``napari_lazyunet.core.metrics``), mean over test images: pixel Dice of the
+   (``napari_lazyunet.evaluation.metrics``), mean over test images: pixel Dice of the
    foreground, instance F1 at IoU 0.5, AJI, and on glas the GlaS object F1 and
    object Dice; pooled Dice / F1 and object counts are kept too.
 5. Every non-progress-bar line of the commands' stderr is kept as a warning.

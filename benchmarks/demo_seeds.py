@@ -19,7 +19,7 @@ import argparse
 import time
 
 from napari_lazyunet.api import LazyUNet
-from napari_lazyunet.demo import (
+from napari_lazyunet.sample.demo import (
     N_TEST,
     N_TRAIN,
     DemoSettings,

@@ -3,7 +3,7 @@
 ``TrainConfig.segmentation_far_background`` labels as background, on the
 weak images with a complete detection layer, every pixel farther from the
 inner regions than the strong images' objects reach
-(:mod:`napari_lazyunet.core.reach`). This script builds those labels from
+(:mod:`napari_lazyunet.core.weak_targets`). This script builds those labels from
 the lazy labels that ``benchmarks/paper.py`` simulates (same seeds, same
 strong images) and prints, per dataset, ``k`` and seed, the reach measured
 on the strong images, how much of the true background the rule labels, and
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import load_dataset, simulate
 from napari_lazyunet.core.labels import IGNORE, TASKS, ImageLabels, training_targets
-from napari_lazyunet.core.reach import far_background_targets
+from napari_lazyunet.core.weak_targets import far_background_targets
 from paper import CONFIGS
 
 
@@ -36,7 +36,7 @@ def label_quality(instances: list[np.ndarray], k: int, seed: int, scribble: int)
 
     The labels are those the engine trains with: the loss targets of the
     simulated lazy labels, passed through
-    :func:`napari_lazyunet.core.reach.far_background_targets`.
+    :func:`napari_lazyunet.core.weak_targets.far_background_targets`.
     """
     lazy = simulate(instances, k, seed, scribble)
     targets = [

@@ -56,7 +56,7 @@ from napari_lazyunet.core.io import (
     save_project,
 )
 from napari_lazyunet.core.labels import ImageLabels
-from napari_lazyunet.core.synthetic import make_foam_sample
+from napari_lazyunet.sample.synthetic import make_foam_sample
 
 LAZYUNET = [sys.executable, "-m", "napari_lazyunet.cli"]
 TINY = [

@@ -54,7 +54,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_lazyunet.core.grabcut import image_to_uint8, refine_with_grabcut
-from napari_lazyunet.core.simulate import shrink_instances
+from napari_lazyunet.evaluation.simulate import shrink_instances
 
 METHODS = ("inner", "dilation", "grabcut-whole", "grabcut-object")
 SMALL = 150  # px across: the size the per-object speed target is set for

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from napari_lazyunet._napari.layer_links import link_label_layers, set_strong
     from napari_lazyunet._napari.train_widget import TrainWidget
     from napari_lazyunet._napari.workers import StallMeter
-    from napari_lazyunet.core.synthetic import make_foam_sample
+    from napari_lazyunet.sample.synthetic import make_foam_sample
 
     viewer = napari.Viewer(show=not args.hide)
     sample = make_foam_sample(n_images=args.images, shape=(args.size, args.size), seed=0)

@@ -6,7 +6,7 @@ runs on the same probabilities with:
 - ``split by any seeds``: every region is split by its detection seeds
   (``neck_ratio=None``), seeds = detection argmax (the rules before);
 - ``evidence``: seeds split a region only where it narrows or predicted
-  interfaces support it (:data:`napari_lazyunet.core.postprocess.NECK_RATIO`);
+  interfaces support it (:data:`napari_lazyunet.core.instances.NECK_RATIO`);
 - ``evidence + detection threshold``: the same, with seeds where the
   detection probability exceeds the threshold calibrated on the model's
   training project (:func:`napari_lazyunet.core.train.calibrate_detection_threshold`,
@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from defaults import load
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core import metrics
+from napari_lazyunet.core.instances import NECK_RATIO, instances_from_outputs
 from napari_lazyunet.core.io import load_project
-from napari_lazyunet.core.postprocess import NECK_RATIO, instances_from_outputs
 from napari_lazyunet.core.predict import segmentation_map
 from napari_lazyunet.core.train import (
     calibrate_detection_threshold,

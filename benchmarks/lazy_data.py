@@ -7,7 +7,7 @@ Simulation protocol (seeded, the paper's setting)
 -------------------------------------------------
 detection
     every object of an image shrunk to its deepest pixels, a random 30-70 %
-    of its area (:func:`napari_lazyunet.core.simulate.shrink_instances`), on
+    of its area (:func:`napari_lazyunet.evaluation.simulate.shrink_instances`), on
     a random 75 % of the training images; the other 25 % carry no
     detection label at all.
 separation
@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_lazyunet.core.simulate import shrink_instances
+from napari_lazyunet.evaluation.simulate import shrink_instances
 
 DETECTION_SHARE = 0.75
 FRACTION_RANGE = (0.3, 0.7)
@@ -201,7 +201,7 @@ def background_strokes(instances: np.ndarray, seed: int) -> np.ndarray:
     """Background a lazy annotator would paint: the part farthest from objects.
 
     The background is treated as one more object and shrunk with the rule of
-    :func:`~napari_lazyunet.core.simulate.shrink_instances`: a random
+    :func:`~napari_lazyunet.evaluation.simulate.shrink_instances`: a random
     30-70 % of its area is kept, the pixels deepest inside it.
 
     Returns

@@ -9,7 +9,7 @@ torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 @pytest.fixture(scope="session")
 def foam():
-    from napari_lazyunet.core.synthetic import make_foam_sample
+    from napari_lazyunet.sample.synthetic import make_foam_sample
 
     return make_foam_sample(n_images=4, shape=(64, 64), seed=0)
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from napari_lazyunet.config import TrainConfig
-from napari_lazyunet.core.data import PatchSampler
+from napari_lazyunet.core.sampling import PatchSampler
 
 
 def _sampler(invert: float, seed: int = 3) -> PatchSampler:

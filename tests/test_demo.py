@@ -2,7 +2,7 @@
 
 from napari_lazyunet.cli import main
 from napari_lazyunet.core.io import load_project, read_image
-from napari_lazyunet.demo import DemoSettings, run_demo
+from napari_lazyunet.sample.demo import DemoSettings, run_demo
 
 
 def test_demo_writes_project_models_predictions_and_overlay(tmp_path):

@@ -42,9 +42,9 @@ def test_core_api_and_cli_import_and_run_without_qt():
         import napari_lazyunet.core as core
         for info in pkgutil.iter_modules(core.__path__):
             importlib.import_module(f"napari_lazyunet.core.{info.name}")
-        import napari_lazyunet.api, napari_lazyunet.cli, napari_lazyunet.demo
+        import napari_lazyunet.api, napari_lazyunet.cli, napari_lazyunet.sample.demo
         from napari_lazyunet.api import LazyUNet
-        from napari_lazyunet.core.synthetic import make_foam_sample
+        from napari_lazyunet.sample.synthetic import make_foam_sample
         s = make_foam_sample(2, shape=(48, 48))
         m = LazyUNet(class_names=s.class_names, base_channels=4, depth=2)
         m.fit(s.images[:1], detection=s.detection[:1], segmentation=s.classes[:1],

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from napari_lazyunet.core.metrics import (
+from napari_lazyunet.evaluation.metrics import (
     aggregated_jaccard_index,
     dice,
     dice_per_class,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_lazyunet.core.postprocess import instances_from_outputs
+from napari_lazyunet.core.instances import instances_from_outputs
 
 YY, XX = np.mgrid[:30, :50]
 # Two discs of radius 10 whose centres are 18 px apart: they overlap in a thin lens,

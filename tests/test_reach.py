@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_lazyunet.core.labels import IGNORE
-from napari_lazyunet.core.reach import (
+from napari_lazyunet.core.weak_targets import (
     far_background_targets,
     normalised_distance,
     object_reach,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from napari_lazyunet.core.simulate import (
+from napari_lazyunet.evaluation.simulate import (
     depth_map,
     detection_from_instances,
     interface_scribbles,

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from napari_lazyunet.core.simulate import touching_pairs
-from napari_lazyunet.core.synthetic import FoamSample, make_foam_image, make_foam_sample
+from napari_lazyunet.evaluation.simulate import touching_pairs
+from napari_lazyunet.sample.synthetic import FoamSample, make_foam_image, make_foam_sample
 
 
 @pytest.fixture(scope="module")

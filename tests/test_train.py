@@ -7,7 +7,7 @@ import torch
 from napari_lazyunet.api import LazyUNet, make_labels
 from napari_lazyunet.core.checkpoint import load_checkpoint
 from napari_lazyunet.core.labels import LabelError
-from napari_lazyunet.core.metrics import dice
+from napari_lazyunet.evaluation.metrics import dice
 from tiny import tiny_config
 
 
@@ -168,7 +168,7 @@ def test_unknown_schedule_is_a_config_error():
 
 
 def test_batchnorm_recalibration_averages_fresh_batches(foam):
-    from napari_lazyunet.core.data import PatchSampler
+    from napari_lazyunet.core.sampling import PatchSampler
     from napari_lazyunet.core.train import prepare_set, recalibrate_batchnorm
 
     model = LazyUNet(tiny_config())
@@ -473,8 +473,8 @@ def test_segmentation_far_background_labels_background_far_from_inner_regions():
 
 
 def test_far_background_warns_when_no_strong_image_has_inner_regions():
-    from napari_lazyunet.core.reach import ReachUnknownWarning
     from napari_lazyunet.core.train import prepare_set
+    from napari_lazyunet.core.weak_targets import ReachUnknownWarning
 
     images, det, seg = _stripes_task(np.random.default_rng(4), n=2, size=48)
     # The strong image has its exact mask but no inner region painted.

@@ -5,7 +5,7 @@ Examples
 Train on the built-in sample and predict a held-out image:
 
 >>> from napari_lazyunet.api import LazyUNet
->>> from napari_lazyunet.core.synthetic import make_foam_sample
+>>> from napari_lazyunet.sample.synthetic import make_foam_sample
 >>> sample = make_foam_sample(n_images=3, shape=(64, 64), seed=0)
 >>> model = LazyUNet(class_names=sample.class_names, base_channels=4, depth=2)
 >>> model = model.fit(

@@ -455,8 +455,8 @@ def _score(value: float) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import warnings
 
-    from .core import metrics
     from .core.io import read_image
+    from .evaluation import metrics
 
     predictions = Path(args.predictions)
     if not predictions.is_dir():
@@ -515,7 +515,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             for k, v in metrics.dice_per_class(seg, classes_truth, n).items():
                 row[f"dice_class_{k}"] = v
         if name in sep_files:
-            from .core.simulate import interface_scribbles
+            from .evaluation.simulate import interface_scribbles
 
             separation = _read_matching(sep_files[name], truth.shape, truth_file)
             truth_interface = interface_scribbles(truth.astype(np.int32), distance=2)
@@ -544,7 +544,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import DemoSettings, format_scores, run_demo
+    from .sample.demo import DemoSettings, format_scores, run_demo
 
     settings = DemoSettings() if args.steps is None else DemoSettings(steps=args.steps)
     bars: dict[str, tqdm] = {}

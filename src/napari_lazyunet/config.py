@@ -248,7 +248,7 @@ class TrainConfig:
         count as background for the segmentation task, and so does every
         pixel of an image whose complete detection layer holds only
         explicit background (an image without objects; see
-        :mod:`napari_lazyunet.core.reach`). Together with
+        :mod:`napari_lazyunet.core.weak_targets`). Together with
         ``segmentation_from_inner`` the segmentation head then learns object
         and background on every labelled image, and only the band around
         each inner region, where the boundary lies, stays unlabelled.

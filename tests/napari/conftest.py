@@ -58,7 +58,7 @@ def notes():
 @pytest.fixture(scope="module")
 def sample():
     """A small foam sample (three 64 x 64 images) for the widget tests of one module."""
-    from napari_lazyunet.core.synthetic import make_foam_sample
+    from napari_lazyunet.sample.synthetic import make_foam_sample
 
     return make_foam_sample(n_images=3, shape=(64, 64), seed=0)
 
@@ -75,6 +75,6 @@ def foam_viewer(make_napari_viewer):
 def foam_truth():
     """Ground truth of the sample's planes (same seed and shape as the sample)."""
     from napari_lazyunet._napari.sample_data import N_PLANES, SHAPE
-    from napari_lazyunet.core.synthetic import make_foam_sample
+    from napari_lazyunet.sample.synthetic import make_foam_sample
 
     return make_foam_sample(n_images=N_PLANES, shape=SHAPE, seed=0)

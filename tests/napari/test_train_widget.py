@@ -223,7 +223,7 @@ def test_no_strong_image_warns_and_trains(make_napari_viewer, sample, notes):
 
 def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
     from napari_lazyunet.config import LazyUNetConfig
-    from napari_lazyunet.demo import DemoSettings
+    from napari_lazyunet.sample.demo import DemoSettings
 
     widget = TrainWidget(make_napari_viewer())
     # "auto" is the default: every size left to the engine, steps to the time budget.

@@ -36,7 +36,7 @@ import numpy as np
 from napari.layers import Image, Labels
 
 from napari_lazyunet.core.labels import ImageLabels, LabelError, background_value, validate_labels
-from napari_lazyunet.core.synthetic import CLASS_NAMES
+from napari_lazyunet.sample.synthetic import CLASS_NAMES
 
 from ._notify import PluginInputError, notify_error
 

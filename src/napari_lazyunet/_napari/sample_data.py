@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_lazyunet.core.synthetic import make_foam_sample
+from napari_lazyunet.sample.synthetic import make_foam_sample
 
 from .layer_links import image_metadata, labels_layer_data
 
@@ -43,7 +43,7 @@ def foam_layers(
     shape : (int, int)
         ``(Y, X)`` of each plane.
     seed : int
-        Seed of :func:`~napari_lazyunet.core.synthetic.make_foam_sample`.
+        Seed of :func:`~napari_lazyunet.sample.synthetic.make_foam_sample`.
     n_strong : int
         Planes that come with an exact mask.
 

@@ -56,7 +56,7 @@ from napari_lazyunet.core.io import load_project
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
 from napari_lazyunet.core.recovery import model_recovery_path
 from napari_lazyunet.core.train import TrainEvent
-from napari_lazyunet.demo import DemoSettings
+from napari_lazyunet.sample.demo import DemoSettings
 
 from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_info, notify_warning
@@ -187,7 +187,7 @@ def presets() -> dict[str, dict[str, Any]]:
         every size to the engine and fits the steps to the time budget (the
         default); ``"paper"`` is the paper's network and schedule (for a GPU);
         ``"quick"`` is the built-in demo's
-        :class:`~napari_lazyunet.demo.DemoSettings` (minutes on a laptop CPU).
+        :class:`~napari_lazyunet.sample.demo.DemoSettings` (minutes on a laptop CPU).
     """
     quick = DemoSettings()
     return {

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..config import LazyUNetConfig
-from .data import PatchSampler
 from .labels import IGNORE, TASKS
+from .sampling import PatchSampler
 
 
 class TrainingHealthWarning(UserWarning):

@@ -17,10 +17,16 @@ import torch
 
 from ..config import NormalizationConfig, PredictConfig
 from .devices import denormals_flushed
+from .instances import instances_from_outputs
 from .labels import LabelError, check_image_values
-from .normalize import apply_normalization, normalization_bounds, normalize_image
-from .postprocess import instances_from_outputs
-from .resize import resize_channels, resize_plane, scaled_shape
+from .normalize import (
+    apply_normalization,
+    normalization_bounds,
+    normalize_image,
+    resize_channels,
+    resize_plane,
+    scaled_shape,
+)
 from .tiling import gaussian_weight, tile_grid, tile_shape
 
 

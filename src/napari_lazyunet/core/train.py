@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from ..config import LazyUNetConfig, PredictConfig, TrainConfig
+from ..evaluation.metrics import dice_per_class
 from .autoconfig import configure_training
 from .checkpoint import Checkpoint, TrainingState, check_writable, save_checkpoint
-from .data import PatchSampler
 from .devices import flushing_denormals, resolve_device
 from .fingerprint import DataFingerprint
 from .health import TrainingHealthWarning, health_messages, labelled_recall
@@ -39,11 +39,10 @@ from .labels import (
     validate_training_set,
 )
 from .losses import multitask_loss
-from .metrics import dice_per_class
-from .normalize import normalize_image
+from .normalize import normalize_image, resize_plane, scaled_shape
 from .predict import iter_plane_probabilities, segmentation_map
-from .reach import ReachUnknownWarning, far_background_targets
-from .resize import resize_plane, scaled_shape
+from .sampling import PatchSampler
+from .weak_targets import ReachUnknownWarning, far_background_targets
 
 
 class TrainingDiverged(FloatingPointError):

@@ -18,18 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import LazyUNet
-from .config import LazyUNetConfig, ModelConfig, PredictConfig, TrainConfig
-from .core.io import save_project, write_image, write_labels
-from .core.labels import ImageLabels, WeakLabelsOnlyWarning
-from .core.metrics import (
+from ..api import LazyUNet
+from ..config import LazyUNetConfig, ModelConfig, PredictConfig, TrainConfig
+from ..core.io import save_project, write_image, write_labels
+from ..core.labels import ImageLabels, WeakLabelsOnlyWarning
+from ..evaluation.metrics import (
     aggregated_jaccard_index,
     dice_per_class,
     instance_f1,
     interface_precision_recall,
     pool_interface_scores,
 )
-from .core.synthetic import FoamSample, make_foam_sample
+from .synthetic import FoamSample, make_foam_sample
 
 N_TRAIN, N_TEST, N_STRONG = 10, 4, 2
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_lazyunet.core.simulate import detection_from_instances, interface_scribbles
+from napari_lazyunet.evaluation.simulate import detection_from_instances, interface_scribbles
 
 CLASS_NAMES = ("bubble", "crystal")
 BUBBLE, CRYSTAL = 1, 2
