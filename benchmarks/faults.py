@@ -23,7 +23,7 @@ files of two runs where they must go together (a project whose
 one image from two different runs). Files written together are renamed
 one by one after a journal of the renames; a kill between two renames is
 completed by the next command that opens the folder
-(``io.finish_interrupted_writes``): prediction outputs are classed after
+(``files.finish_interrupted_writes``): prediction outputs are classed after
 that, and the mixed images counted both right after the kill and then.
 
 Example (2-core CPU, about 15 minutes)::
@@ -49,13 +49,9 @@ import tifffile
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core.checkpoint import CheckpointError
-from napari_lazyunet.core.io import (
-    ProjectError,
-    finish_interrupted_writes,
-    load_project,
-    save_project,
-)
+from napari_lazyunet.core.files import ProjectError, finish_interrupted_writes
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import load_project, save_project
 from napari_lazyunet.sample.synthetic import make_foam_sample
 
 LAZYUNET = [sys.executable, "-m", "napari_lazyunet.cli"]

@@ -36,8 +36,8 @@ from defaults import load
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core import metrics
 from napari_lazyunet.core.instances import NECK_RATIO, instances_from_outputs
-from napari_lazyunet.core.io import load_project
 from napari_lazyunet.core.predict import segmentation_map
+from napari_lazyunet.core.project import load_project
 from napari_lazyunet.core.train import (
     calibrate_detection_threshold,
     calibration_sampler,

@@ -8,14 +8,9 @@ import pytest
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.cli import main
-from napari_lazyunet.core.io import (
-    load_project,
-    read_image,
-    save_project,
-    write_image,
-    write_labels,
-)
+from napari_lazyunet.core.files import read_image, write_image, write_labels
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import load_project, save_project
 
 
 @pytest.fixture
@@ -173,7 +168,7 @@ def test_refine_writes_exact_masks_and_keeps_user_pixels(project):
     labels = load_project(project).labels[1]
     seg = np.zeros((64, 64), np.uint8)
     seg[0, 0] = 2
-    from napari_lazyunet.core.io import save_labels
+    from napari_lazyunet.core.project import save_labels
 
     save_labels(project, "b", ImageLabels(labels.detection, labels.separation, seg, False))
     assert main(["refine", str(project), "--images", "b", "--mark-strong"]) == 0

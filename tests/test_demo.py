@@ -1,7 +1,8 @@
 """The demo runs end to end (tiny settings) and writes what it promises."""
 
 from napari_lazyunet.cli import main
-from napari_lazyunet.core.io import load_project, read_image
+from napari_lazyunet.core.files import read_image
+from napari_lazyunet.core.project import load_project
 from napari_lazyunet.sample.demo import DemoSettings, run_demo
 
 

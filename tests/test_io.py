@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_lazyunet.core.io import (
-    ProjectError,
-    list_images,
-    load_project,
-    read_image,
-    save_labels,
-    save_project,
-    write_labels,
-)
+from napari_lazyunet.core.files import ProjectError, list_images, read_image, write_labels
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import load_project, save_labels, save_project
 
 
 def _data():

@@ -13,16 +13,10 @@ import tifffile
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.cli import main
-from napari_lazyunet.core import io
-from napari_lazyunet.core.io import (
-    ProjectError,
-    read_image,
-    save_labels,
-    save_project,
-    write_image,
-    write_labels,
-)
+from napari_lazyunet.core import files, project
+from napari_lazyunet.core.files import ProjectError, read_image, write_image, write_labels
 from napari_lazyunet.core.labels import ImageLabels, LabelError
+from napari_lazyunet.core.project import save_labels, save_project
 
 TASKS = ("detection", "segmentation", "separation", "instances")
 
@@ -182,9 +176,9 @@ def test_failed_save_labels_keeps_old_labels_and_project_file(tmp_path, monkeypa
     assert _snapshot(folder) == before
     # The rename of project.json fails: the old file stays, the temporary one goes.
     with monkeypatch.context() as patch:
-        patch.setattr(io.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("denied")))
+        patch.setattr(files.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("denied")))
         with pytest.raises(OSError, match="denied"):
-            io._write_settings(folder, {"class_names": ["changed"]})
+            project._write_settings(folder, {"class_names": ["changed"]})
     assert _snapshot(folder) == before
 
 

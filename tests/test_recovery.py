@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_lazyunet.core.io import load_project, save_project, write_labels
+from napari_lazyunet.core.files import write_labels
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import load_project, save_project
 from napari_lazyunet.core.recovery import (
     RECOVERY_ENV,
     autosave_labels,

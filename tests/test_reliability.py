@@ -18,17 +18,15 @@ from hypothesis import strategies as st
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core.checkpoint import CheckpointError, load_checkpoint
-from napari_lazyunet.core.io import (
+from napari_lazyunet.core.files import (
     ProjectError,
     finish_interrupted_writes,
     labels_writer,
-    load_project,
     read_image,
-    save_labels,
-    save_project,
     write_atomic,
 )
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import load_project, save_labels, save_project
 from tiny import tiny_config
 
 
@@ -186,7 +184,7 @@ def test_label_stacks_round_trip_whatever_their_values_and_planes(tmp_path_facto
 _KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from napari_lazyunet.core import io
+from napari_lazyunet.core import files
 
 folder, renames_before_kill = Path(sys.argv[1]), int(sys.argv[2])
 real_replace, done = os.replace, [0]
@@ -197,8 +195,8 @@ def replace_then_die(source, target):
     real_replace(source, target)
     done[0] += 1
 
-io.os.replace = replace_then_die
-io.write_atomic({
+files.os.replace = replace_then_die
+files.write_atomic({
     folder / name: (lambda stream, n=name: stream.write(b"new " + n.encode()))
     for name in ("detection/a.tif", "segmentation/a.tif", "prediction.json")
 })

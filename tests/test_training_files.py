@@ -15,8 +15,8 @@ from napari_lazyunet.config import TrainConfig
 from napari_lazyunet.core import train as train_module
 from napari_lazyunet.core.checkpoint import CheckpointError, load_checkpoint
 from napari_lazyunet.core.health import TrainingHealthWarning
-from napari_lazyunet.core.io import save_project
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import save_project
 from napari_lazyunet.core.sampling import PatchSampler
 from napari_lazyunet.core.train import TrainingDiverged
 from napari_lazyunet.sample.synthetic import make_foam_sample

@@ -306,7 +306,7 @@ class LazyUNet:
             Images whose unpainted detection pixels are unknown.
         labels : list of ImageLabels, optional
             All labels of each image in one object (as read by
-            :func:`~napari_lazyunet.core.io.load_project`), instead of the
+            :func:`~napari_lazyunet.core.project.load_project`), instead of the
             per-task arguments above.
         names : list of str, optional
             Names for error messages.

@@ -65,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .api import LazyUNet
     from .config import LazyUNetConfig, describe_thresholds
     from .core.checkpoint import check_writable
-    from .core.io import load_project
+    from .core.project import load_project
     from .core.train import TrainingDiverged
 
     check_writable(args.out)  # before reading the project, not after training
@@ -246,7 +246,7 @@ def _output_names(files: list[Path]) -> tuple[list[str], list[str]]:
 
 
 def _predict_file(model, path: Path, options: dict, quiet: bool):
-    from .core.io import read_image
+    from .core.files import read_image
 
     image = read_image(path)
     result = None
@@ -265,7 +265,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .api import LazyUNet
-    from .core.io import PredictionFolder, ProjectError, image_writer, labels_writer, list_images
+    from .core.files import ProjectError, image_writer, labels_writer, list_images
+    from .core.prediction_folder import PredictionFolder
 
     failures: list[str] = []
     files: list[Path] = []
@@ -363,8 +364,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- refine
 def cmd_refine(args: argparse.Namespace) -> int:
     from .api import refine
-    from .core.io import load_project, save_labels
     from .core.labels import ImageLabels
+    from .core.project import load_project, save_labels
 
     project = load_project(args.project)
     wanted = set(args.images) if args.images else None
@@ -414,7 +415,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- evaluate
 def _files_by_stem(folder: Path, what: str) -> dict[str, Path]:
-    from .core.io import list_images
+    from .core.files import list_images
 
     if not folder.is_dir():
         raise ValueError(f"{folder} does not exist or is not a folder; give the {what}")
@@ -430,7 +431,7 @@ def _files_by_stem(folder: Path, what: str) -> dict[str, Path]:
 
 
 def _read_matching(path: Path, shape: tuple[int, ...], reference: Path) -> np.ndarray:
-    from .core.io import read_image
+    from .core.files import read_image
 
     array = read_image(path)
     if array.shape != shape:
@@ -455,7 +456,7 @@ def _score(value: float) -> str:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import warnings
 
-    from .core.io import read_image
+    from .core.files import read_image
     from .evaluation import metrics
 
     predictions = Path(args.predictions)
@@ -722,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lazyunet`` command."""
     from .config import ConfigError
     from .core.checkpoint import CheckpointError
-    from .core.io import ProjectError
+    from .core.files import ProjectError
     from .core.labels import LabelError
 
     args = build_parser().parse_args(argv)

@@ -8,8 +8,8 @@ from plugin_helpers import PLUGIN
 
 from napari_lazyunet._napari import layer_links as ll
 from napari_lazyunet._napari.autosave import label_autosaver
-from napari_lazyunet.core.io import load_project, save_project
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import load_project, save_project
 from napari_lazyunet.core.recovery import find_recovered_labels, image_digest
 
 

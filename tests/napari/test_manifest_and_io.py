@@ -16,7 +16,8 @@ from plugin_helpers import PLUGIN
 from napari_lazyunet._napari import layer_links as ll
 from napari_lazyunet._napari.io_hooks import get_reader, read_project, write_project
 from napari_lazyunet._napari.sample_data import foam_layers
-from napari_lazyunet.core.io import ProjectError, load_project
+from napari_lazyunet.core.files import ProjectError
+from napari_lazyunet.core.project import load_project
 
 NPE2 = Path(sys.executable).with_name("npe2")
 
@@ -97,8 +98,8 @@ def test_writer_then_reader_round_trip(tmp_path):
 
 
 def test_reader_keeps_images_of_different_shapes_apart(tmp_path):
-    from napari_lazyunet.core.io import save_project
     from napari_lazyunet.core.labels import ImageLabels
+    from napari_lazyunet.core.project import save_project
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (20, 30), np.uint8), rng.integers(0, 255, (24, 24), np.uint8)]

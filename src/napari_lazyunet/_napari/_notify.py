@@ -10,7 +10,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from napari_lazyunet.config import ConfigError
 from napari_lazyunet.core.checkpoint import CheckpointError
-from napari_lazyunet.core.io import ProjectError
+from napari_lazyunet.core.files import ProjectError
 from napari_lazyunet.core.labels import LabelError
 
 __all__ = [

@@ -30,7 +30,7 @@ import numpy as np
 from napari.layers import Image, Labels
 from qtpy.QtCore import QTimer
 
-from napari_lazyunet.core.io import ProjectError
+from napari_lazyunet.core.files import ProjectError
 from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.recovery import (
     autosave_labels,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from napari_lazyunet.core.io import PROJECT_FILE, PROJECT_YAML, load_project, save_project
 from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import PROJECT_FILE, PROJECT_YAML, load_project, save_project
 
 from .layer_links import (
     LINK_KEY,
@@ -212,7 +212,7 @@ def write_project(path: str, layer_data: list[LayerData]) -> list[str]:
     ProjectError
         Names that collide, or images with different class names.
     """
-    from napari_lazyunet.core.io import ProjectError
+    from napari_lazyunet.core.files import ProjectError
 
     labels_by_link: dict[str, dict[str, np.ndarray]] = {}
     for data, attributes, layer_type in layer_data:

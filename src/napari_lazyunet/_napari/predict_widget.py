@@ -43,7 +43,7 @@ from qtpy.QtWidgets import (
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.config import PredictConfig
-from napari_lazyunet.core.io import list_images, read_image, write_image, write_labels
+from napari_lazyunet.core.files import list_images, read_image, write_image, write_labels
 from napari_lazyunet.core.labels import LabelError
 from napari_lazyunet.core.predict import Prediction
 

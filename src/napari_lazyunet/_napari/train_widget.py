@@ -52,8 +52,8 @@ from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.config import LazyUNetConfig, describe_thresholds
 from napari_lazyunet.core.autoconfig import CPU_BUDGET_MINUTES
 from napari_lazyunet.core.devices import available_devices
-from napari_lazyunet.core.io import load_project
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
+from napari_lazyunet.core.project import load_project
 from napari_lazyunet.core.recovery import model_recovery_path
 from napari_lazyunet.core.train import TrainEvent
 from napari_lazyunet.sample.demo import DemoSettings

@@ -16,8 +16,8 @@ labels of an image are found again when the same image is opened later,
 whatever its file or layer is called. Each recovery folder is an ordinary
 project: it opens in napari and trains with ``lazyunet train``.
 
-Like ``io.py`` and ``checkpoint.py``, this module touches files; every
-write goes through :func:`napari_lazyunet.core.io.write_atomic`.
+Like ``files.py`` and ``checkpoint.py``, this module touches files; every
+write goes through :func:`napari_lazyunet.core.files.write_atomic`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_lazyunet.core.io import (
+from napari_lazyunet.core.labels import ImageLabels
+from napari_lazyunet.core.project import (
     PROJECT_FILE,
     PROJECT_YAML,
     Project,
@@ -39,7 +40,6 @@ from napari_lazyunet.core.io import (
     save_labels,
     save_project,
 )
-from napari_lazyunet.core.labels import ImageLabels
 
 __all__ = [
     "RECOVERY_ENV",

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..api import LazyUNet
 from ..config import LazyUNetConfig, ModelConfig, PredictConfig, TrainConfig
-from ..core.io import save_project, write_image, write_labels
+from ..core.files import write_image, write_labels
 from ..core.labels import ImageLabels, WeakLabelsOnlyWarning
+from ..core.project import save_project
 from ..evaluation.metrics import (
     aggregated_jaccard_index,
     dice_per_class,

@@ -1,0 +1,156 @@
+"""Output folders of ``lazyunet predict``: never written over painted labels.
+
+A prediction run lists every file it writes, with its SHA-256, in
+``OUT/prediction.json``; a folder holding label files that no run wrote
+(a project, painted labels) is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .files import (
+    PathLike,
+    ProjectError,
+    Writer,
+    _replace_all,
+    _write_temporary,
+    finish_interrupted_writes,
+    json_writer,
+)
+from .project import LABEL_FOLDERS, PROJECT_FILE, PROJECT_YAML
+
+PREDICTION_MANIFEST = "prediction.json"
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+class PredictionFolder:
+    """An output folder of ``lazyunet predict`` that never overwrites painted labels.
+
+    Opening it refuses (``ProjectError``) a project folder (``images/``,
+    ``project.json`` or ``project.yaml``) and any folder whose
+    ``detection/``, ``separation/`` or ``segmentation/`` hold a file that a
+    prediction run did not write, or that changed since: a prediction run
+    lists every file it writes, with its SHA-256, in
+    ``OUT/prediction.json``.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        The output folder (created on the first write).
+    run : mapping
+        What the manifest records about this run (model, input, settings...);
+        ``date`` and ``files`` are added.
+    """
+
+    def __init__(self, folder: PathLike, run: Mapping[str, Any]):
+        self.folder = Path(folder)
+        self.run = dict(run)
+        self.files: dict[str, str] = self._check()
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / PREDICTION_MANIFEST
+
+    def _check(self) -> dict[str, str]:
+        """The files listed by an earlier run (relative path -> SHA-256); refuse unsafe folders."""
+        out = self.folder
+        if out.exists() and not out.is_dir():
+            raise ProjectError(f"{out} is a file; give a folder for the predictions")
+        if not out.is_dir():
+            return {}
+        finish_interrupted_writes(out)
+        markers = [m for m in ("images", PROJECT_FILE, PROJECT_YAML) if (out / m).exists()]
+        if markers:
+            raise ProjectError(
+                f"{out} is a project folder (it has {markers[0]}); predictions are never "
+                "written over painted labels: choose another output folder, "
+                f"e.g. {out.name}-predictions"
+            )
+        recorded: dict[str, str] = {}
+        if self.manifest.is_file():
+            try:
+                data = json.loads(self.manifest.read_text(encoding="utf-8"))
+                recorded = {str(f["path"]): str(f["sha256"]) for f in data["files"]}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ProjectError(
+                    f"{self.manifest} is not a manifest written by lazyunet predict "
+                    f"({type(exc).__name__}: {exc}); choose another output folder"
+                ) from exc
+        for task in LABEL_FOLDERS:
+            task_dir = out / task
+            if not task_dir.is_dir():
+                continue
+            for path in sorted(task_dir.iterdir()):
+                if path.name.startswith("."):
+                    continue  # hidden files, e.g. temporary files left by a crash
+                key = f"{task}/{path.name}"
+                if key not in recorded:
+                    raise ProjectError(
+                        f"{path} was not written by lazyunet predict (it is not listed in "
+                        f"{self.manifest}); predictions are never written over painted "
+                        "labels: choose another output folder or move the file"
+                    )
+                if not path.is_file() or _digest(path) != recorded[key]:
+                    raise ProjectError(
+                        f"{path} changed after lazyunet predict wrote it (painted?); "
+                        "predictions are never written over painted labels: choose another "
+                        "output folder or move the file"
+                    )
+        return recorded
+
+    def write(self, outputs: Mapping[str, Writer]) -> list[Path]:
+        """Write the outputs of one image together, and the manifest with them.
+
+        Parameters
+        ----------
+        outputs : mapping of str to writer
+            Paths relative to the folder (``"detection/a.tif"``) and the
+            writers of their bytes (:func:`labels_writer`, :func:`image_writer`).
+
+        Returns
+        -------
+        list of Path
+            The written files (the manifest not included).
+        """
+        pairs: list[tuple[Path, Path]] = []
+        try:
+            for name, write in outputs.items():
+                path = self.folder / name
+                pairs.append((_write_temporary(path, write), path))
+            files = dict(self.files)
+            files.update(
+                {name: _digest(tmp) for name, (tmp, _) in zip(outputs, pairs, strict=True)}
+            )
+            # Keep only files that are still there; the new ones are about to be.
+            files = {k: v for k, v in files.items() if k in outputs or (self.folder / k).is_file()}
+            manifest = {
+                **self.run,
+                "date": _now(),
+                "files": [{"path": k, "sha256": v} for k, v in sorted(files.items())],
+            }
+            pairs.append((_write_temporary(self.manifest, json_writer(manifest)), self.manifest))
+        except BaseException:
+            for temporary, _ in pairs:
+                temporary.unlink(missing_ok=True)
+            raise
+        _replace_all(pairs)
+        self.files = files
+        return [path for _, path in pairs[:-1]]
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
