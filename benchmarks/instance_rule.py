@@ -9,7 +9,7 @@ runs on the same probabilities with:
   interfaces support it (:data:`napari_lazyunet.core.instances.NECK_RATIO`);
 - ``evidence + detection threshold``: the same, with seeds where the
   detection probability exceeds the threshold calibrated on the model's
-  training project (:func:`napari_lazyunet.core.train.calibrate_detection_threshold`,
+  training project (:func:`napari_lazyunet.core.calibrate.calibrate_detection_threshold`,
   computed here for models trained before it existed).
 
 Instance F1 at IoU 0.5 and AJI against the truth, mean over images, and the
@@ -35,14 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from defaults import load
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.core import metrics
+from napari_lazyunet.core.calibrate import calibrate_detection_threshold, calibration_sampler
 from napari_lazyunet.core.instances import NECK_RATIO, instances_from_outputs
 from napari_lazyunet.core.predict import segmentation_map
 from napari_lazyunet.core.project import load_project
-from napari_lazyunet.core.train import (
-    calibrate_detection_threshold,
-    calibration_sampler,
-    prepare_set,
-)
+from napari_lazyunet.core.training_set import prepare_set
 
 RULES = ("split by any seeds", f"evidence (neck {NECK_RATIO:g})", "evidence + detection threshold")
 

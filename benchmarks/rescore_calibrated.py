@@ -1,9 +1,9 @@
 """Rescore saved paper models at the thresholds that training calibrates now.
 
 Training ends by calibrating two thresholds on its training data: the
-separation threshold (:func:`napari_lazyunet.core.train.calibrate_separation_threshold`)
+separation threshold (:func:`napari_lazyunet.core.calibrate.calibrate_separation_threshold`)
 and the segmentation threshold
-(:func:`napari_lazyunet.core.train.calibrate_segmentation_threshold`). Runs of
+(:func:`napari_lazyunet.core.calibrate.calibrate_segmentation_threshold`). Runs of
 ``benchmarks/paper.py`` saved before either existed cut touching objects
 apart at 0.5 and segmented by argmax. For each saved run this rebuilds the
 run's simulated training set, draws the same calibration patches that
@@ -37,13 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import load_dataset, simulate
 from napari_lazyunet.api import LazyUNet, make_labels
-from napari_lazyunet.core.train import (
+from napari_lazyunet.core.calibrate import (
     calibrate_segmentation_threshold,
     calibrate_separation_threshold,
     calibration_sampler,
-    prepare_set,
     task_probabilities,
 )
+from napari_lazyunet.core.training_set import prepare_set
 from paper import CONFIGS, evaluate, git_commit, training_inputs
 
 

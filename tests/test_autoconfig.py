@@ -18,7 +18,7 @@ from napari_lazyunet.core.autoconfig import (
 from napari_lazyunet.core.fingerprint import DataFingerprint, measure_fingerprint
 from napari_lazyunet.core.health import TrainingHealthWarning, health_messages
 from napari_lazyunet.core.normalize import normalization_bounds
-from napari_lazyunet.core.train import StepBudget
+from napari_lazyunet.core.schedule import StepBudget
 
 CPU = torch.device("cpu")
 
@@ -239,12 +239,12 @@ def test_training_restores_the_callers_thread_count():
 
 
 def test_detection_threshold_sets_the_seeds_and_is_only_ever_lowered():
-    from napari_lazyunet.core.train import (
+    from napari_lazyunet.core.calibrate import (
         THRESHOLD_GRID,
         calibrate_detection_threshold,
         calibration_sampler,
-        prepare_set,
     )
+    from napari_lazyunet.core.training_set import prepare_set
 
     image, instances, inner = discs((64, 64), [(20, 20), (44, 44)], radius=12)
     model = LazyUNet(class_names=("disc",), base_channels=4, depth=2)

@@ -140,7 +140,7 @@ def test_weak_validation_set_does_not_warn(foam, recwarn):
 
 
 def test_cosine_schedule_warms_up_then_decays(foam):
-    from napari_lazyunet.core.train import learning_rate_factor
+    from napari_lazyunet.core.schedule import learning_rate_factor
 
     steps = 200
     factors = [learning_rate_factor("cosine", done, steps) for done in range(steps)]
@@ -168,8 +168,9 @@ def test_unknown_schedule_is_a_config_error():
 
 
 def test_batchnorm_recalibration_averages_fresh_batches(foam):
+    from napari_lazyunet.core.calibrate import recalibrate_batchnorm
     from napari_lazyunet.core.sampling import PatchSampler
-    from napari_lazyunet.core.train import prepare_set, recalibrate_batchnorm
+    from napari_lazyunet.core.training_set import prepare_set
 
     model = LazyUNet(tiny_config())
     config = model.config
@@ -206,7 +207,7 @@ def test_batchnorm_recalibration_averages_fresh_batches(foam):
 
 
 def test_best_f1_threshold_separates_low_but_well_ranked_interfaces():
-    from napari_lazyunet.core.train import best_f1_threshold
+    from napari_lazyunet.core.calibrate import best_f1_threshold
 
     rng = np.random.default_rng(0)
     # Interfaces ranked above everything else but never reaching 0.5.
@@ -232,7 +233,7 @@ def _mixed_labels(foam):
 
 def _fit_mixed(foam, path, **train):
     """A tiny model fitted on :func:`_mixed_labels` and saved to ``path``, and its prepared set."""
-    from napari_lazyunet.core.train import prepare_set
+    from napari_lazyunet.core.training_set import prepare_set
 
     model = LazyUNet(tiny_config(steps=3, **train))
     model.fit(foam.images[:2], **_mixed_labels(foam), checkpoint=path)
@@ -241,7 +242,7 @@ def _fit_mixed(foam, path, **train):
 
 
 def test_training_calibrates_the_separation_threshold(foam, tmp_path):
-    from napari_lazyunet.core.train import (
+    from napari_lazyunet.core.calibrate import (
         THRESHOLD_GRID,
         calibrate_separation_threshold,
         calibration_sampler,
@@ -317,7 +318,8 @@ def _squares(kind, ring=0.3, margin=2, unsure=16):
 
 def test_segmentation_calibration_matches_the_strong_images_area_ratio():
     from napari_lazyunet.config import PredictConfig
-    from napari_lazyunet.core.train import PreparedSet, calibrate_segmentation_threshold
+    from napari_lazyunet.core.calibrate import calibrate_segmentation_threshold
+    from napari_lazyunet.core.training_set import PreparedSet
 
     def threshold(kinds, model=None, **squares):
         model = model if model is not None else _FixedObjectProbability()
@@ -353,8 +355,8 @@ def test_segmentation_calibration_matches_the_strong_images_area_ratio():
 
 
 def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
+    from napari_lazyunet.core.calibrate import THRESHOLD_GRID, calibrate_segmentation_threshold
     from napari_lazyunet.core.predict import segmentation_map
-    from napari_lazyunet.core.train import THRESHOLD_GRID, calibrate_segmentation_threshold
 
     path = tmp_path / "model.pt"
     model, prepared = _fit_mixed(foam, path, recalibration_batches=4)
@@ -381,7 +383,7 @@ def test_training_calibrates_the_segmentation_threshold(foam, tmp_path):
 
 def test_segmentation_from_inner_labels_inner_regions_of_weak_images_only(foam):
     from napari_lazyunet.core.labels import IGNORE
-    from napari_lazyunet.core.train import prepare_set
+    from napari_lazyunet.core.training_set import prepare_set
 
     labels = make_labels(
         3,
@@ -415,7 +417,7 @@ def test_segmentation_from_inner_labels_inner_regions_of_weak_images_only(foam):
 
 
 def test_training_at_an_input_scale_shrinks_images_and_keeps_thin_interfaces():
-    from napari_lazyunet.core.train import prepare_set
+    from napari_lazyunet.core.training_set import prepare_set
 
     rng = np.random.default_rng(0)
     images, det, seg = _stripes_task(rng, n=2, size=48)
@@ -442,7 +444,7 @@ def test_training_at_an_input_scale_shrinks_images_and_keeps_thin_interfaces():
 
 def test_segmentation_far_background_labels_background_far_from_inner_regions():
     from napari_lazyunet.core.labels import IGNORE
-    from napari_lazyunet.core.train import prepare_set
+    from napari_lazyunet.core.training_set import prepare_set
 
     images, det, seg = _stripes_task(np.random.default_rng(3), n=3, size=64)
     labels = make_labels(3, detection=det, segmentation=[seg[0], None, None])
@@ -473,7 +475,7 @@ def test_segmentation_far_background_labels_background_far_from_inner_regions():
 
 
 def test_far_background_warns_when_no_strong_image_has_inner_regions():
-    from napari_lazyunet.core.train import prepare_set
+    from napari_lazyunet.core.training_set import prepare_set
     from napari_lazyunet.core.weak_targets import ReachUnknownWarning
 
     images, det, seg = _stripes_task(np.random.default_rng(4), n=2, size=48)
@@ -487,7 +489,7 @@ def test_far_background_warns_when_no_strong_image_has_inner_regions():
 
 def test_an_image_painted_as_background_only_teaches_segmentation_background_everywhere():
     from napari_lazyunet.core.labels import IGNORE, background_value
-    from napari_lazyunet.core.train import prepare_set
+    from napari_lazyunet.core.training_set import prepare_set
 
     rng = np.random.default_rng(5)
     images, det, seg = _stripes_task(rng, n=2, size=48)

@@ -231,7 +231,7 @@ class TrainConfig:
         no exact mask, the segmented area is as many times the painted inner
         area as the exact masks are on the strong images (multi-task models
         with both kinds of image; see
-        :func:`napari_lazyunet.core.train.calibrate_segmentation_threshold`):
+        :func:`napari_lazyunet.core.calibrate.calibrate_segmentation_threshold`):
         a segmentation head that learned boundaries from a few strong images
         tends to under-segment the others. Without it, or when nothing needs
         lowering, the threshold stays unset (argmax).
