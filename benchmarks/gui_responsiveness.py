@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     from qtpy.QtWidgets import QApplication
 
     import napari
-    from napari_lazyunet._napari.layer_links import link_label_layers, set_strong
+    from napari_lazyunet._napari.labels_layers import link_label_layers
+    from napari_lazyunet._napari.planes import set_strong
     from napari_lazyunet._napari.train_widget import TrainWidget
     from napari_lazyunet._napari.workers import StallMeter
     from napari_lazyunet.sample.synthetic import make_foam_sample

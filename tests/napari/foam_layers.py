@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_lazyunet._napari.layer_links import link_label_layers, set_strong
+from napari_lazyunet._napari.labels_layers import link_label_layers
+from napari_lazyunet._napari.planes import set_strong
 
 
 def add_foam_image(

@@ -6,8 +6,10 @@ import numpy as np
 from foam_layers import add_foam_image
 from plugin_helpers import PLUGIN
 
-from napari_lazyunet._napari import layer_links as ll
 from napari_lazyunet._napari.autosave import label_autosaver
+from napari_lazyunet._napari.classes import class_names
+from napari_lazyunet._napari.links import linked_layers
+from napari_lazyunet._napari.planes import is_strong, set_strong, strong_planes
 from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.project import load_project, save_project
 from napari_lazyunet.core.recovery import find_recovered_labels, image_digest
@@ -20,7 +22,7 @@ def test_paintings_are_autosaved_once_per_change_and_restored_in_a_new_viewer(
     saver = label_autosaver(viewer)
     assert saver.timer.isActive() and saver.interval_ms <= 60_000
     image = add_foam_image(viewer, sample, 0, strong=True)
-    layers = ll.linked_layers(viewer, image)
+    layers = linked_layers(viewer, image)
 
     (folder,) = saver.autosave()
     assert folder.parent == recovery_dir / "labels"
@@ -41,7 +43,7 @@ def test_paintings_are_autosaved_once_per_change_and_restored_in_a_new_viewer(
     # Painting after the last timer tick, then closing: the close saves it too.
     painted[-5:, -5:] = 1
     layers["detection"].data = painted
-    ll.set_strong(image, 0, False)
+    set_strong(image, 0, False)
     viewer.layers.clear()
     recovered = find_recovered_labels(image_digest(sample.images[0]))
     np.testing.assert_array_equal(recovered.labels[0].detection, painted)
@@ -51,17 +53,17 @@ def test_paintings_are_autosaved_once_per_change_and_restored_in_a_new_viewer(
     other = make_napari_viewer()
     label_autosaver(other)
     reopened = other.add_image(sample.images[0].copy(), name="same image, new name")
-    qtbot.waitUntil(lambda: bool(ll.linked_layers(other, reopened)), timeout=5000)
-    restored = ll.linked_layers(other, reopened)
+    qtbot.waitUntil(lambda: bool(linked_layers(other, reopened)), timeout=5000)
+    restored = linked_layers(other, reopened)
     np.testing.assert_array_equal(restored["detection"].data, painted)
     np.testing.assert_array_equal(restored["segmentation"].data, sample.classes[0])
-    assert not ll.is_strong(reopened, 0)
-    assert ll.class_names(reopened) == tuple(sample.class_names)
+    assert not is_strong(reopened, 0)
+    assert class_names(reopened) == tuple(sample.class_names)
     assert any(m.startswith("restored the labels of") for _, m in notifications)
     # Another image gets nothing.
     fresh = other.add_image(sample.images[1], name="another")
     qtbot.wait(50)
-    assert not ll.linked_layers(other, fresh)
+    assert not linked_layers(other, fresh)
 
 
 def test_stack_planes_restore_in_place(make_napari_viewer, foam_truth, qtbot):
@@ -69,20 +71,20 @@ def test_stack_planes_restore_in_place(make_napari_viewer, foam_truth, qtbot):
     viewer.open_sample(PLUGIN, "foam")
     saver = label_autosaver(viewer)
     image = next(layer for layer in viewer.layers if layer.__class__.__name__ == "Image")
-    layers = ll.linked_layers(viewer, image)
+    layers = linked_layers(viewer, image)
     separation = layers["separation"].data.copy()
     separation[2, 10:20, 10] = 1  # a new scribble on plane 2
     layers["separation"].data = separation
-    ll.set_strong(image, 3, True)
+    set_strong(image, 3, True)
     viewer.layers.clear()  # closing the viewer removes every layer: the labels are saved
 
     other = make_napari_viewer()
     label_autosaver(other)
     again = other.add_image(np.asarray(image.data))
-    qtbot.waitUntil(lambda: bool(ll.linked_layers(other, again)), timeout=5000)
-    restored = ll.linked_layers(other, again)
+    qtbot.waitUntil(lambda: bool(linked_layers(other, again)), timeout=5000)
+    restored = linked_layers(other, again)
     np.testing.assert_array_equal(restored["separation"].data, separation)
-    assert 3 in ll.strong_planes(again)
+    assert 3 in strong_planes(again)
     del saver
 
 
@@ -103,7 +105,7 @@ def test_project_images_are_saved_into_their_project_and_nothing_is_deleted(
     saver = label_autosaver(viewer)
     viewer.open(str(folder / "project.json"), plugin=PLUGIN)
     image_a = viewer.layers["a"]
-    layers = ll.linked_layers(viewer, image_a)
+    layers = linked_layers(viewer, image_a)
     detection = layers["detection"].data.copy()
     detection[:3] = 1
     layers["detection"].data = detection
@@ -139,7 +141,7 @@ def test_a_project_that_cannot_be_written_falls_back_to_the_recovery_folder(
     viewer = make_napari_viewer()
     saver = label_autosaver(viewer)
     viewer.open(str(folder / "project.yaml"), plugin=PLUGIN)
-    layers = ll.linked_layers(viewer, viewer.layers["a"])
+    layers = linked_layers(viewer, viewer.layers["a"])
     layers["detection"].data = np.where(layers["detection"].data > 0, 1, 2).astype(np.uint8)
     (written,) = saver.autosave()
     assert written.parent == recovery_dir / "labels"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 from plugin_helpers import PLUGIN, errors
 
-from napari_lazyunet._napari import layer_links as ll
+from napari_lazyunet._napari.classes import class_names
 from napari_lazyunet._napari.labels_widget import LabelsWidget, count_labels
+from napari_lazyunet._napari.links import ROLES, linked_layers
+from napari_lazyunet._napari.planes import is_sparse, strong_planes
 
 
 def test_count_labels_counts_components_per_class_and_plane():
@@ -28,8 +30,8 @@ def test_sample_flow_classes_brushes_flags_and_counts(foam_viewer, qtbot, notifi
     assert isinstance(widget, LabelsWidget)
     image = widget.image_layer()
     assert image is viewer.layers["foam"]
-    layers = ll.linked_layers(viewer, image)
-    assert set(layers) == set(ll.ROLES)
+    layers = linked_layers(viewer, image)
+    assert set(layers) == set(ROLES)
     before = widget.counts()
     assert before.objects > 20 and before.interfaces > 0
     assert (before.strong, before.planes) == (1, 4)
@@ -61,10 +63,10 @@ def test_sample_flow_classes_brushes_flags_and_counts(foam_viewer, qtbot, notifi
     viewer.dims.set_current_step(0, 2)
     qtbot.waitUntil(lambda: not widget.strong_check.isChecked(), timeout=2000)
     widget.strong_check.setChecked(True)
-    assert not widget.strong_check.isChecked() and ll.strong_planes(image) == [0]
+    assert not widget.strong_check.isChecked() and strong_planes(image) == [0]
     assert any("segmentation of this plane is empty" in m for m in errors(notifications))
     widget.sparse_check.setChecked(True)
-    assert ll.is_sparse(image, 2) and not ll.is_sparse(image, 0)
+    assert is_sparse(image, 2) and not is_sparse(image, 0)
 
 
 def test_class_names_and_colours_are_editable(foam_viewer):
@@ -73,23 +75,23 @@ def test_class_names_and_colours_are_editable(foam_viewer):
     image = widget.image_layer()
     widget.name_edits[0].setText("air bubble")
     widget.name_edits[0].editingFinished.emit()
-    assert ll.class_names(image) == ("air bubble", "crystal")
+    assert class_names(image) == ("air bubble", "crystal")
     widget.add_class()
-    assert ll.class_names(image)[-1] == "class 3" and len(widget.class_buttons) == 3
-    detection = ll.linked_layers(viewer, image)["detection"]
+    assert class_names(image)[-1] == "class 3" and len(widget.class_buttons) == 3
+    detection = linked_layers(viewer, image)["detection"]
     # Class 3 got a colour; explicit background moved to C + 1 = 4.
     assert detection.colormap.color_dict[3][3] == 1.0
     assert np.allclose(detection.colormap.color_dict[4][:3], 0x9A / 255, atol=0.01)
     widget.set_class_color(0, "#ff0000")
     np.testing.assert_allclose(detection.colormap.color_dict[1], [1, 0, 0, 1])
     widget.remove_class()
-    assert len(ll.class_names(image)) == 2
+    assert len(class_names(image)) == 2
 
 
 def test_removing_a_painted_class_is_refused(foam_viewer, notifications):
     widget = LabelsWidget(foam_viewer)
     widget.remove_class()  # class 2 (crystal) is painted in the sample
-    assert ll.class_names(widget.image_layer()) == ("bubble", "crystal")
+    assert class_names(widget.image_layer()) == ("bubble", "crystal")
     assert any("erase it" in m for m in errors(notifications))
 
 
@@ -108,7 +110,7 @@ def test_new_image_gets_linked_layers_and_wrong_shapes_are_reported(
     widget.adopt_layer.setCurrentIndex(widget.adopt_layer.findText("my scribbles"))
     widget.adopt_button.click()
     widget.link_button.click()
-    layers = ll.linked_layers(viewer, rgb)
+    layers = linked_layers(viewer, rgb)
     assert layers["separation"] is scribbles
     assert layers["detection"].data.shape == (40, 50)
     # A linked layer whose shape no longer matches is reported, not a traceback.

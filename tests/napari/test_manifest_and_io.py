@@ -13,8 +13,9 @@ from napari.components import ViewerModel
 from napari.layers import Layer
 from plugin_helpers import PLUGIN
 
-from napari_lazyunet._napari import layer_links as ll
 from napari_lazyunet._napari.io_hooks import get_reader, read_project, write_project
+from napari_lazyunet._napari.links import ROLES, linked_layers
+from napari_lazyunet._napari.planes import is_sparse, set_sparse, strong_planes
 from napari_lazyunet._napari.sample_data import foam_layers
 from napari_lazyunet.core.files import ProjectError
 from napari_lazyunet.core.project import load_project
@@ -65,8 +66,8 @@ def _viewer_with_sample(n_images=3, shape=(40, 48)):
 
 def test_writer_then_reader_round_trip(tmp_path):
     viewer, image = _viewer_with_sample()
-    ll.set_sparse(image, 2)
-    layers = ll.linked_layers(viewer, image)
+    set_sparse(image, 2)
+    layers = linked_layers(viewer, image)
     layers["separation"].data[1] = 0  # nothing painted: no separation file for plane 1
     folder = tmp_path / "project"
     written = write_project(str(folder), [layer.as_layer_data_tuple() for layer in viewer.layers])
@@ -90,10 +91,10 @@ def test_writer_then_reader_round_trip(tmp_path):
     for data, kwargs, kind in tuples:
         again.add_layer(Layer.create(data, kwargs, kind))
     image2 = again.layers[0]
-    linked = ll.linked_layers(again, image2)
-    for role in ll.ROLES:
+    linked = linked_layers(again, image2)
+    for role in ROLES:
         np.testing.assert_array_equal(linked[role].data, layers[role].data)
-    assert ll.strong_planes(image2) == [0] and ll.is_sparse(image2, 2)
+    assert strong_planes(image2) == [0] and is_sparse(image2, 2)
     np.testing.assert_array_equal(image2.data, image.data)
 
 
@@ -131,8 +132,8 @@ def test_open_and_save_through_the_viewer(make_napari_viewer, tmp_path):
     viewer.open(str(folder), plugin=PLUGIN)
     assert len(viewer.layers) == 4
     image = viewer.layers[0]
-    assert set(ll.linked_layers(viewer, image)) == set(ll.ROLES)
-    assert ll.strong_planes(image) == [0]
+    assert set(linked_layers(viewer, image)) == set(ROLES)
+    assert strong_planes(image) == [0]
 
 
 def test_reader_claims_project_folders_and_leaves_images_to_napari(make_napari_viewer, tmp_path):
@@ -162,5 +163,5 @@ def test_reader_claims_project_folders_and_leaves_images_to_napari(make_napari_v
     assert readers(folder / "project.json") == {PLUGIN}  # only we read a project's settings file
     viewer.open(str(folder / "project.json"), plugin=None)
     image = viewer.layers[0]
-    assert len(viewer.layers) == 4 and set(ll.linked_layers(viewer, image)) == set(ll.ROLES)
-    assert ll.strong_planes(image) == [0]
+    assert len(viewer.layers) == 4 and set(linked_layers(viewer, image)) == set(ROLES)
+    assert strong_planes(image) == [0]

@@ -299,7 +299,7 @@ def test_train_then_predict_on_the_plugin_sample(foam_viewer, qtbot):
     instances = find_output_layer(viewer, image, "instances")
     assert instances.data.shape == image.data.shape and instances.data.dtype == np.int32
     # The plugin's own lazy-label layers are still the three linked ones.
-    from napari_lazyunet._napari.layer_links import linked_layers
+    from napari_lazyunet._napari.links import linked_layers
 
     assert sorted(linked_layers(viewer, image)) == ["detection", "segmentation", "separation"]
 

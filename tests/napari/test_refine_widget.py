@@ -6,8 +6,11 @@ import numpy as np
 from plugin_helpers import PLUGIN, dice, errors
 from scipy import ndimage as ndi
 
-from napari_lazyunet._napari import layer_links as ll
+from napari_lazyunet._napari.labels_layers import link_label_layers
+from napari_lazyunet._napari.links import linked_layers
+from napari_lazyunet._napari.planes import is_strong, set_strong, strong_planes
 from napari_lazyunet._napari.refine_widget import RefineWidget, inner_region_ids
+from napari_lazyunet._napari.training_data import collect_training_data
 
 
 def _open(viewer, plane):
@@ -15,7 +18,7 @@ def _open(viewer, plane):
     assert isinstance(widget, RefineWidget)
     viewer.dims.set_current_step(0, plane)
     image = widget.image_combo.layer()
-    return widget, image, ll.linked_layers(viewer, image)
+    return widget, image, linked_layers(viewer, image)
 
 
 def test_inner_region_ids_number_components_class_by_class():
@@ -35,7 +38,7 @@ def test_refine_all_keeps_user_pixels_marks_strong_and_undoes_in_one_step(
     viewer = foam_viewer
     widget, image, layers = _open(viewer, plane=1)
     seg = layers["segmentation"]
-    assert not seg.data[1].any() and not ll.is_strong(image, 1)
+    assert not seg.data[1].any() and not is_strong(image, 1)
     # The user already corrected a patch by hand (class 2 on a bubble region, on purpose).
     truth = foam_truth.classes[1]
     ys, xs = np.nonzero(truth == 1)
@@ -51,9 +54,9 @@ def test_refine_all_keeps_user_pixels_marks_strong_and_undoes_in_one_step(
     assert dice(after[1], truth) > 0.85  # GrabCut grew the inner regions to the objects
     assert np.all(after[1][ys[:20], xs[:20]] == 2)  # user pixels untouched
     np.testing.assert_array_equal(after[[0, 2, 3]], before[[0, 2, 3]])  # other planes untouched
-    painted = ll.linked_layers(viewer, image)["detection"].data[1]
+    painted = linked_layers(viewer, image)["detection"].data[1]
     assert np.all(after[1][(painted == 1) & (before[1] == 0)] == 1)
-    assert ll.is_strong(image, 1)
+    assert is_strong(image, 1)
     assert "refined" in widget.status.text()
 
     seg.undo()  # one step back restores the data exactly as before the refinement
@@ -68,28 +71,28 @@ def test_undo_and_redo_of_a_refinement_move_the_strong_flag_it_set(foam_viewer):
     widget.use_thread = False
     seg = layers["segmentation"]
     widget.refine()
-    assert seg.data[1].any() and ll.is_strong(image, 1)
+    assert seg.data[1].any() and is_strong(image, 1)
 
     seg.undo()  # Ctrl+Z on the segmentation layer
-    assert not seg.data[1].any() and not ll.is_strong(image, 1)
+    assert not seg.data[1].any() and not is_strong(image, 1)
     seg.redo()
-    assert seg.data[1].any() and ll.strong_planes(image) == [0, 1]
+    assert seg.data[1].any() and strong_planes(image) == [0, 1]
 
     # Undo on a hidden layer emits no event: training checks the flags itself.
     seg.visible = False
     seg.undo()
-    data = ll.collect_training_data(viewer)
+    data = collect_training_data(viewer)
     assert [lab.strong for lab in data.labels] == [True, False, False, False]
-    assert ll.strong_planes(image) == [0]
+    assert strong_planes(image) == [0]
 
     # A flag set before the refinement is not the refinement's: undo leaves it.
     seg.visible = True
     viewer.dims.set_current_step(0, 2)
     seg.data_setitem((np.array([2]), np.array([0]), np.array([0])), 1)
-    ll.set_strong(image, 2, True)
+    set_strong(image, 2, True)
     widget.refine()
     seg.undo()
-    assert seg.data[2].sum() == 1 and ll.is_strong(image, 2)
+    assert seg.data[2].sum() == 1 and is_strong(image, 2)
 
 
 def test_refine_selected_class_and_object_under_cursor(foam_viewer):
@@ -102,7 +105,7 @@ def test_refine_selected_class_and_object_under_cursor(foam_viewer):
     det.selected_label = 2
     widget.refine("selected class")
     assert set(np.unique(seg.data[2])) == {0, 2}
-    assert not ll.is_strong(image, 2)
+    assert not is_strong(image, 2)
 
     # Object under the cursor: a bubble's inner region.
     ids = inner_region_ids(det.data[2], 2)
@@ -128,7 +131,7 @@ def test_refine_errors_are_notifications(make_napari_viewer, notifications):
     image = viewer.add_image(np.random.default_rng(0).random((40, 40)))
     widget.refine_button.click()
     assert "Lazy labels widget" in errors(notifications)[-1]
-    layers = ll.link_label_layers(viewer, image)
+    layers = link_label_layers(viewer, image)
     widget.refine_button.click()
     assert "no inner region is painted" in errors(notifications)[-1]
     layers["detection"].data[10:14, 10:14] = 1

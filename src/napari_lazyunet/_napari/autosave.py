@@ -39,19 +39,15 @@ from napari_lazyunet.core.recovery import (
     labels_recovery_folder,
 )
 
-from ._notify import notify_error, notify_info, notify_warning
+from ._notify import PluginInputError, notify_error, notify_info, notify_warning
+from .classes import class_names
 from .io_hooks import is_project_folder, label_stack, plane_file_names
-from .layer_links import (
-    LINK_KEY,
-    ROLES,
-    PluginInputError,
-    class_names,
+from .labels_layers import link_label_layers
+from .links import LINK_KEY, ROLES, linked_image, linked_layers
+from .planes import (
     is_sparse,
     is_strong,
     label_shape,
-    link_label_layers,
-    linked_image,
-    linked_layers,
     n_planes,
     plane_data,
     plane_index,

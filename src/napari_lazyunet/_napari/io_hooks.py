@@ -19,12 +19,8 @@ import numpy as np
 from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.project import PROJECT_FILE, PROJECT_YAML, load_project, save_project
 
-from .layer_links import (
-    LINK_KEY,
-    ROLES,
-    image_metadata,
-    labels_layer_data,
-)
+from .classes import image_metadata, labels_layer_data
+from .links import LINK_KEY, ROLES
 
 __all__ = [
     "get_reader",

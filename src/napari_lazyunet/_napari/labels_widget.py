@@ -29,11 +29,33 @@ from scipy import ndimage as ndi
 
 from napari_lazyunet.core.labels import background_value
 
-from . import layer_links as ll
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error
 from ._scroll import scroll_contents
 from .autosave import label_autosaver
+from .classes import (
+    DEFAULT_CLASS_COLORS,
+    DEFAULT_CLASS_NAMES,
+    apply_class_colors,
+    class_colors,
+    class_names,
+    set_class_colors,
+    set_class_names,
+)
+from .labels_layers import link_label_layers
+from .links import ROLES, linked_layers, role_of
+from .planes import (
+    current_plane,
+    is_sparse,
+    is_strong,
+    label_shape,
+    n_planes,
+    plane_data,
+    plane_index,
+    set_sparse,
+    set_strong,
+    strong_planes,
+)
 
 __all__ = ["LabelCounts", "LabelsWidget", "count_labels"]
 
@@ -143,7 +165,7 @@ class LabelsWidget(QWidget):
         )
         self.link_button.clicked.connect(self._on_link)
         self.adopt_role = QComboBox()
-        self.adopt_role.addItems(ll.ROLES)
+        self.adopt_role.addItems(ROLES)
         self.adopt_layer = QComboBox()
         self.adopt_button = QPushButton("Adopt")
         self.adopt_button.setToolTip("Use an existing labels layer for this role (same shape)")
@@ -254,36 +276,36 @@ class LabelsWidget(QWidget):
     def layers(self) -> dict[str, Labels]:
         """Labels layers linked to the chosen image."""
         image = self.image_layer()
-        return {} if image is None else ll.linked_layers(self.viewer, image)
+        return {} if image is None else linked_layers(self.viewer, image)
 
     def _require_layers(self) -> dict[str, Labels]:
         image = self._require_image()
-        layers = ll.linked_layers(self.viewer, image)
-        if set(layers) != set(ll.ROLES):
-            layers = ll.link_label_layers(self.viewer, image)
+        layers = linked_layers(self.viewer, image)
+        if set(layers) != set(ROLES):
+            layers = link_label_layers(self.viewer, image)
         return layers
 
     def class_names(self) -> tuple[str, ...]:
         """Class names of the chosen image (defaults when none is chosen)."""
         image = self.image_layer()
-        return ll.class_names(image) if image is not None else ll.DEFAULT_CLASS_NAMES
+        return class_names(image) if image is not None else DEFAULT_CLASS_NAMES
 
     def current_plane(self) -> int:
         """Flat index of the plane shown in the viewer."""
         image = self.image_layer()
-        return 0 if image is None else ll.current_plane(self.viewer, image)
+        return 0 if image is None else current_plane(self.viewer, image)
 
     # ---------------------------------------------------------------- actions
     def link(self) -> dict[str, Labels]:
         """Create or find the three labels layers of the chosen image."""
-        layers = ll.link_label_layers(self.viewer, self._require_image())
+        layers = link_label_layers(self.viewer, self._require_image())
         self._on_image_changed(self.image_layer())
         return layers
 
     def adopt(self, role: str, layer: Labels) -> dict[str, Labels]:
         """Link an existing labels layer to the chosen image as ``role``."""
-        layers = ll.link_label_layers(self.viewer, self._require_image(), adopt={role: layer})
-        ll.apply_class_colors(self.viewer, self.image_layer())
+        layers = link_label_layers(self.viewer, self._require_image(), adopt={role: layer})
+        apply_class_colors(self.viewer, self.image_layer())
         self._on_image_changed(self.image_layer())
         return layers
 
@@ -314,18 +336,18 @@ class LabelsWidget(QWidget):
     def set_class_names(self, names: list[str]) -> None:
         """Rename, add or remove classes and recolour the labels layers."""
         image = self._require_image()
-        ll.set_class_names(image, names)
-        ll.apply_class_colors(self.viewer, image)
+        set_class_names(image, names)
+        apply_class_colors(self.viewer, image)
         self._rebuild_classes()
         self.refresh()
 
     def set_class_color(self, row: int, color: str) -> None:
         """Give class ``row + 1`` a new colour (any napari colour string)."""
         image = self._require_image()
-        colors = list(ll.class_colors(image))
+        colors = list(class_colors(image))
         colors[row] = color
-        ll.set_class_colors(image, colors)
-        ll.apply_class_colors(self.viewer, image)
+        set_class_colors(image, colors)
+        apply_class_colors(self.viewer, image)
         self._rebuild_classes()
 
     def add_class(self) -> None:
@@ -373,7 +395,7 @@ class LabelsWidget(QWidget):
     def _on_sparse(self, checked: bool) -> None:
         image = self.image_layer()
         if image is not None:
-            ll.set_sparse(image, self.current_plane(), checked)
+            set_sparse(image, self.current_plane(), checked)
             self.refresh()
 
     def _on_strong(self, checked: bool) -> None:
@@ -389,7 +411,7 @@ class LabelsWidget(QWidget):
                 "(Refine widget) or paint its exact mask before marking it strong"
             )
             return
-        ll.set_strong(image, self.current_plane(), checked)
+        set_strong(image, self.current_plane(), checked)
         self.refresh()
 
     def _segmentation_plane(self) -> np.ndarray | None:
@@ -397,7 +419,7 @@ class LabelsWidget(QWidget):
         layer = self.layers().get("segmentation")
         if image is None or layer is None:
             return None
-        return ll.plane_data(layer, ll.plane_index(image, self.current_plane()))
+        return plane_data(layer, plane_index(image, self.current_plane()))
 
     def _on_layers_changed(self, event: Any = None) -> None:
         self._update_adopt_choices()
@@ -422,11 +444,11 @@ class LabelsWidget(QWidget):
         if image is None:
             return
         try:
-            shape = ll.label_shape(image)
+            shape = label_shape(image)
         except PluginInputError:
             return
         for layer in self.viewer.layers:
-            free = isinstance(layer, Labels) and ll.role_of(layer) is None
+            free = isinstance(layer, Labels) and role_of(layer) is None
             if free and layer.data.shape == shape:
                 self.adopt_layer.addItem(layer.name, layer)
 
@@ -444,7 +466,7 @@ class LabelsWidget(QWidget):
 
     def _on_metadata(self, event: Any = None) -> None:
         image = self.image_layer()
-        shown = None if image is None else (ll.class_names(image), ll.class_colors(image))
+        shown = None if image is None else (class_names(image), class_colors(image))
         if image is not None and shown != self._shown_classes:
             self._rebuild_classes()
         self._schedule_refresh()
@@ -460,7 +482,7 @@ class LabelsWidget(QWidget):
         self.name_edits, self.color_buttons, self.class_buttons = [], [], []
         image = self.image_layer()
         names = self.class_names()
-        colors = ll.class_colors(image) if image is not None else ll.DEFAULT_CLASS_COLORS
+        colors = class_colors(image) if image is not None else DEFAULT_CLASS_COLORS
         self._shown_classes = (names, tuple(colors))
         for row, name in enumerate(names):
             value = row + 1
@@ -493,7 +515,7 @@ class LabelsWidget(QWidget):
         image = self.image_layer()
         if image is None:
             return
-        current = QColor(ll.class_colors(image)[row])
+        current = QColor(class_colors(image)[row])
         chosen = QColorDialog.getColor(current, self, "Class colour")
         if chosen.isValid():
             self._guard(self.set_class_color, row, chosen.name())
@@ -509,9 +531,9 @@ class LabelsWidget(QWidget):
         return count_labels(
             None if det is None else np.asarray(det.data),
             None if sep is None else np.asarray(sep.data),
-            len(ll.class_names(image)),
-            strong=len(ll.strong_planes(image)),
-            planes=ll.n_planes(image),
+            len(class_names(image)),
+            strong=len(strong_planes(image)),
+            planes=n_planes(image),
         )
 
     def refresh(self) -> None:
@@ -525,20 +547,20 @@ class LabelsWidget(QWidget):
             self.layers_label.setText("no labels layers yet: press the button above")
         else:
             self.layers_label.setText(
-                " · ".join(f"{role}: '{layers[role].name}'" for role in ll.ROLES if role in layers)
+                " · ".join(f"{role}: '{layers[role].name}'" for role in ROLES if role in layers)
             )
         for widget in (self.sparse_check, self.strong_check):
             widget.setEnabled(has_layers)
         if image is not None:
             try:
-                plane = ll.current_plane(self.viewer, image)
-                planes = ll.n_planes(image)
+                plane = current_plane(self.viewer, image)
+                planes = n_planes(image)
             except PluginInputError:
                 plane, planes = 0, 1
             self.plane_label.setText(f"plane {plane + 1} of {planes}" if planes > 1 else "2D image")
             for check, value in (
-                (self.sparse_check, ll.is_sparse(image, plane)),
-                (self.strong_check, ll.is_strong(image, plane)),
+                (self.sparse_check, is_sparse(image, plane)),
+                (self.strong_check, is_strong(image, plane)),
             ):
                 check.blockSignals(True)
                 check.setChecked(value)

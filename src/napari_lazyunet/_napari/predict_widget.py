@@ -51,8 +51,8 @@ from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_warning
 from ._scroll import scroll_contents
 from .autosave import label_autosaver
-from .layer_links import label_shape
 from .model_store import model_store
+from .planes import label_shape
 from .prediction_layers import OUTPUT_ROLES, is_output_layer, iter_show_prediction
 from .train_widget import MODEL_FILTER, device_combo
 from .workers import Job, JobWidgetMixin, Notice, Outcome

@@ -6,7 +6,7 @@ updates the layers of the first even when the user renamed them::
     labels.metadata["lazyunet"] = {"prediction": "instances", "image": "<link id>"}
     image.metadata["lazyunet"] = {"probability": "segmentation", "image": "<link id>"}
 
-``"<link id>"`` is the input image's link id (see ``layer_links.py``). The
+``"<link id>"`` is the input image's link id (see ``links.py``). The
 keys differ from the ``"role"`` key of lazy-label layers, so a predicted
 detection is never mistaken for painted labels. Output layers take the
 scale and translation of the input image.
@@ -22,7 +22,7 @@ from napari.layers import Image, Labels
 
 from napari_lazyunet.core.predict import Prediction
 
-from .layer_links import LINK_KEY, link_id
+from .links import LINK_KEY, link_id
 
 __all__ = [
     "OUTPUT_ROLES",

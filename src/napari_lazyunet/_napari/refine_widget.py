@@ -22,11 +22,21 @@ from napari_lazyunet import api
 from napari_lazyunet.core.grabcut import GrabCutResult
 from napari_lazyunet.core.labels import background_value
 
-from . import layer_links as ll
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error, notify_info
 from ._scroll import scroll_contents
 from .autosave import label_autosaver
+from .classes import class_names
+from .links import linked_layers
+from .planes import (
+    check_labels_shape,
+    current_plane,
+    is_strong,
+    mark_strong_with_edit,
+    plane_data,
+    plane_index,
+    plane_name,
+)
 
 __all__ = ["MODES", "RefineJob", "RefineWidget", "inner_region_ids", "merge_segmentation"]
 
@@ -183,20 +193,20 @@ class RefineWidget(QWidget):
                 "no image layer: open an image or the demo "
                 "(File > Open Sample > Lazy-label foam sample)"
             )
-        layers = ll.linked_layers(self.viewer, image_layer)
+        layers = linked_layers(self.viewer, image_layer)
         if "detection" not in layers or "segmentation" not in layers:
             raise PluginInputError(
                 f"image '{image_layer.name}' has no detection / segmentation layers; "
                 "create them in the Lazy labels widget and paint inner regions first"
             )
         for layer in layers.values():
-            ll.check_labels_shape(layer, image_layer)
-        n_classes = len(ll.class_names(image_layer))
-        plane = ll.current_plane(self.viewer, image_layer)
-        index = ll.plane_index(image_layer, plane)
-        detection = ll.plane_data(layers["detection"], index)
+            check_labels_shape(layer, image_layer)
+        n_classes = len(class_names(image_layer))
+        plane = current_plane(self.viewer, image_layer)
+        index = plane_index(image_layer, plane)
+        detection = plane_data(layers["detection"], index)
         instances = inner_region_ids(detection, n_classes)
-        where = ll.plane_name(image_layer, plane)
+        where = plane_name(image_layer, plane)
         if not instances.any():
             raise PluginInputError(
                 f"no inner region is painted on {where}: paint a few strokes inside "
@@ -228,7 +238,7 @@ class RefineWidget(QWidget):
                     "in the viewer, then press Refine again"
                 )
             only = (object_id,)
-        image = ll.plane_data(image_layer, index)
+        image = plane_data(image_layer, index)
         return RefineJob(
             image=image,
             detection=detection,
@@ -249,22 +259,22 @@ class RefineWidget(QWidget):
         Returns the number of pixels written.
         """
         image_layer = self.image_combo.layer()
-        layers = ll.linked_layers(self.viewer, image_layer) if image_layer is not None else {}
+        layers = linked_layers(self.viewer, image_layer) if image_layer is not None else {}
         layer = layers.get("segmentation")
         if layer is None:
             raise PluginInputError("the segmentation layer was removed while GrabCut ran")
-        current = ll.plane_data(layer, job.index)
+        current = plane_data(layer, job.index)
         ys, xs = merge_segmentation(current, result.classes)
         lead = tuple(np.full(ys.shape, i, dtype=np.intp) for i in job.index)
         values = result.classes[ys, xs]
         with layer.block_history():
             layer.data_setitem((*lead, ys, xs), values)
-        if self.strong_check.isChecked() and np.any(ll.plane_data(layer, job.index)):
+        if self.strong_check.isChecked() and np.any(plane_data(layer, job.index)):
             # Undoing the refinement on the segmentation layer clears this flag again.
-            ll.mark_strong_with_edit(image_layer, layer, job.plane, (ys, xs), values)
+            mark_strong_with_edit(image_layer, layer, job.plane, (ys, xs), values)
         self.last_result = result
         n_objects = len(result.object_ids)
-        strong = " · marked strong" if ll.is_strong(image_layer, job.plane) else ""
+        strong = " · marked strong" if is_strong(image_layer, job.plane) else ""
         self.status.setText(
             f"{n_objects} object(s) refined in {result.total_seconds:.1f} s; "
             f"{ys.size} pixel(s) written{strong}"

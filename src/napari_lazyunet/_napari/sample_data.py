@@ -10,7 +10,7 @@ import numpy as np
 
 from napari_lazyunet.sample.synthetic import make_foam_sample
 
-from .layer_links import image_metadata, labels_layer_data
+from .classes import image_metadata, labels_layer_data
 
 __all__ = ["foam_layers", "foam_sample"]
 

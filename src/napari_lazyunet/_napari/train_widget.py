@@ -62,10 +62,11 @@ from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_info, notify_warning
 from ._scroll import scroll_contents
 from .autosave import label_autosaver
-from .layer_links import collect_training_data, linked_layers
+from .links import linked_layers
 from .loss_plot import LossPlot
 from .model_store import model_store
 from .prediction_layers import is_output_layer
+from .training_data import collect_training_data
 from .workers import Job, JobWidgetMixin, Notice, Outcome
 
 __all__ = [
