@@ -54,3 +54,18 @@ def test_fit_takes_labels_objects_or_arrays_not_both(foam):
     assert model.steps_done == 1
     with pytest.raises(TypeError, match="not both"):
         model.fit(foam.images[:2], detection=foam.detection[:2], labels=labels)
+
+
+def test_one_validation_split_for_the_command_line_and_the_widget():
+    from napari_lazyunet.api import split_validation
+
+    # A share was asked for: something is held out, even when the share rounds to 0.
+    train, val = split_validation([False] * 5, 0.05, seed=0)
+    assert len(val) == 1 and sorted(train + val) == list(range(5))
+    # The strong image stays in training, whatever the draw.
+    for seed in range(10):
+        train, val = split_validation([False, True, False, False], 0.75, seed=seed)
+        assert 1 in train and len(val) == 3
+    assert split_validation([True], 0.5) == ([0], [])
+    assert split_validation([False, False], 0.0) == ([0, 1], [])
+    assert split_validation([False] * 6, 0.5, seed=4) == split_validation([False] * 6, 0.5, seed=4)

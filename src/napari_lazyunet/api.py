@@ -43,6 +43,7 @@ from .core.predict import PredictEvent, Prediction
 from .core.predict import iter_predict as _iter_predict
 from .core.train import TrainEvent, TrainingDiverged
 from .core.train import iter_train as _iter_train
+from .core.training_set import split_validation
 
 __all__ = [
     "Choice",
@@ -57,6 +58,7 @@ __all__ = [
     "TrainingHealthWarning",
     "make_labels",
     "refine",
+    "split_validation",
 ]
 
 ArrayOrList = np.ndarray | Sequence[np.ndarray | None] | None

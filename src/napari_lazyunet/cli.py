@@ -27,16 +27,6 @@ def _progress_bar(total: int, desc: str, disable: bool):
 
 
 # ---------------------------------------------------------------------------- train
-def _split_validation(indices: list[int], fraction: float, seed: int) -> tuple[list, list]:
-    if fraction <= 0 or len(indices) < 2:
-        return indices, []
-    rng = np.random.default_rng(seed)
-    shuffled = list(rng.permutation(indices))
-    n_val = max(1, int(round(fraction * len(indices))))
-    n_val = min(n_val, len(indices) - 1)
-    return sorted(shuffled[n_val:]), sorted(shuffled[:n_val])
-
-
 def _file_signature(path: str) -> tuple[int, ...] | None:
     """What changes when a file is replaced (inode, times, size); None when it is missing."""
     try:
@@ -62,7 +52,7 @@ def _interrupted_message(steps_done: int, out: str, before: tuple[int, ...] | No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .api import LazyUNet
+    from .api import LazyUNet, split_validation
     from .config import LazyUNetConfig, describe_thresholds
     from .core.checkpoint import check_writable
     from .core.project import load_project
@@ -129,7 +119,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     labelled = project.labelled
     if not labelled:
         raise ValueError(f"no image in {args.project} has any label; paint some first")
-    train_idx, val_idx = _split_validation(labelled, args.val_fraction, config.train.seed)
+    train_pos, val_pos = split_validation(
+        [project.labels[i].has_segmentation for i in labelled],
+        args.val_fraction,
+        config.train.seed,
+    )
+    train_idx = [labelled[k] for k in train_pos]
+    val_idx = [labelled[k] for k in val_pos]
     validation = None
     if val_idx:
         validation = ([project.images[i] for i in val_idx], [project.labels[i] for i in val_idx])

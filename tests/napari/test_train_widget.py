@@ -7,7 +7,7 @@ import pytest
 from foam_layers import add_foam_image, tiny_settings
 from plugin_helpers import errors
 
-from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.api import LazyUNet, split_validation
 
 pytestmark = pytest.mark.gui
 
@@ -17,7 +17,6 @@ from napari_lazyunet._napari.model_store import model_store  # noqa: E402
 from napari_lazyunet._napari.train_widget import (  # noqa: E402
     TrainWidget,
     device_choices,
-    split_validation,
 )
 from napari_lazyunet._napari.workers import StallMeter  # noqa: E402
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_lazyunet.api import LazyUNet
+from napari_lazyunet.api import LazyUNet, split_validation
 from napari_lazyunet.config import LazyUNetConfig, describe_thresholds
 from napari_lazyunet.core.autoconfig import CPU_BUDGET_MINUTES
 from napari_lazyunet.core.devices import available_devices
@@ -75,7 +74,6 @@ __all__ = [
     "device_choices",
     "device_combo",
     "presets",
-    "split_validation",
 ]
 
 MODEL_FILTER = "napari-lazyunet model (*.pt);;All files (*)"
@@ -117,48 +115,6 @@ class TrainingSet:
             self.class_names,
             self.in_channels,
         )
-
-
-def split_validation(
-    strong: Sequence[bool], fraction: float, seed: int = 0
-) -> tuple[list[int], list[int]]:
-    """Split image indices into training and validation sets.
-
-    Parameters
-    ----------
-    strong : sequence of bool
-        Per labelled image, whether it has an exact (strong) segmentation.
-    fraction : float
-        Share of images held out for validation (rounded; at least one image
-        always stays for training).
-    seed : int
-        Seed of the random choice.
-
-    Returns
-    -------
-    train, validation : list of int
-        Sorted indices. When there are strong images, at least one of them
-        stays in the training set (the few exact masks are what the
-        segmentation task learns boundaries from).
-
-    Examples
-    --------
-    >>> split_validation([False] * 5, 0.4)
-    ([0, 1, 3], [2, 4])
-    >>> split_validation([True, False, False], 0.34)
-    ([0, 1], [2])
-    >>> split_validation([True], 0.5)
-    ([0], [])
-    """
-    n_images = len(strong)
-    n_val = min(int(round(fraction * n_images)), max(n_images - 1, 0))
-    order = [int(k) for k in np.random.default_rng(seed).permutation(n_images)]
-    strong_ids = [k for k in order if strong[k]]
-    if strong_ids:
-        # Keep the first strong image (in random order) for training.
-        order.remove(strong_ids[0])
-        order.append(strong_ids[0])
-    return sorted(order[n_val:]), sorted(order[:n_val])
 
 
 def device_choices() -> list[tuple[str, str, bool]]:

@@ -158,3 +158,51 @@ def evaluate_set(
     if dices:
         scores["val_dice"] = float(np.mean(dices))
     return scores
+
+
+def split_validation(
+    strong: Sequence[bool], fraction: float, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """Split image indices into training and validation sets.
+
+    Parameters
+    ----------
+    strong : sequence of bool
+        Per labelled image, whether it has an exact (strong) segmentation.
+    fraction : float
+        Share of images held out for validation: rounded, at least one image
+        when ``fraction > 0`` and there are two images or more, and at least
+        one image always stays for training.
+    seed : int
+        Seed of the random choice.
+
+    Returns
+    -------
+    train, validation : list of int
+        Sorted indices. When there are strong images, at least one of them
+        stays in the training set (the few exact masks are what the
+        segmentation task learns boundaries from).
+
+    Examples
+    --------
+    >>> split_validation([False] * 5, 0.4)
+    ([0, 1, 3], [2, 4])
+    >>> split_validation([True, False, False], 0.34)
+    ([0, 1], [2])
+    >>> split_validation([True], 0.5)
+    ([0], [])
+    >>> split_validation([False] * 5, 0.05)
+    ([0, 1, 3, 4], [2])
+    """
+    n_images = len(strong)
+    n_val = int(round(fraction * n_images))
+    if fraction > 0 and n_images >= 2:
+        n_val = max(n_val, 1)  # a share was asked for: hold out something
+    n_val = min(n_val, max(n_images - 1, 0))
+    order = [int(k) for k in np.random.default_rng(seed).permutation(n_images)]
+    strong_ids = [k for k in order if strong[k]]
+    if strong_ids:
+        # Keep the first strong image (in random order) for training.
+        order.remove(strong_ids[0])
+        order.append(strong_ids[0])
+    return sorted(order[n_val:]), sorted(order[:n_val])
