@@ -202,6 +202,21 @@ def test_bad_shapes_are_rejected(one_disc):
         refine_with_grabcut(image, detection, instances=np.zeros((3, 3), int))
 
 
+def test_labels_are_checked_as_training_checks_them(one_disc):
+    """Whole-number float labels (as some readers return) train, so they refine too."""
+    from napari_lazyunet.core.labels import LabelError
+
+    image, _, detection = one_disc
+    as_float = refine_with_grabcut(image, detection.astype(np.float32))
+    np.testing.assert_array_equal(
+        as_float.instances, refine_with_grabcut(image, detection).instances
+    )
+    with pytest.raises(LabelError, match="fractional"):
+        refine_with_grabcut(image, detection * 0.5)
+    with pytest.raises(LabelError, match="negative"):
+        refine_with_grabcut(image, -detection.astype(np.int16))
+
+
 def test_no_objects_gives_empty_result(one_disc):
     image, _, detection = one_disc
     result = refine_with_grabcut(image, np.zeros_like(detection))

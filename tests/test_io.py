@@ -97,6 +97,12 @@ def test_png_labels_and_images_accepted_and_yaml(tmp_path):
     iio.imwrite(folder / "detection" / "a.png", det)
     # gray labels saved as RGB by a painting tool
     iio.imwrite(folder / "detection" / "b.png", np.repeat(det[..., None], 3, axis=-1))
+    # Without project.json the classes cannot be counted on detection alone: its
+    # largest value may be the explicit background.
+    with pytest.raises(ProjectError, match="does not name the object classes"):
+        load_project(folder)
+    (folder / "segmentation").mkdir()
+    iio.imwrite(folder / "segmentation" / "a.png", det)  # an exact mask counts them
     project = load_project(folder)
     assert project.names == ["a", "b"] and project.in_channels == 3
     assert project.class_names == ("class 1", "class 2")  # inferred without project.json

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
+from .core.labels import OUTPUTS
 
 
 def _progress_bar(total: int, desc: str, disable: bool):
@@ -206,39 +207,10 @@ def _print_warnings(caught: list) -> None:
 
 
 # -------------------------------------------------------------------------- predict
-TASK_OUTPUTS = ("detection", "segmentation", "separation", "instances")
 
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
-
-
-def _output_names(files: list[Path]) -> tuple[list[str], list[str]]:
-    """Output name of every input file, and a note per stem that several files share.
-
-    Outputs are named by the file stem (``a.tif`` -> ``a``); files that share
-    a stem in one folder (``a.tif`` and ``a.png``) are named by their full
-    file name instead (``a.tif``, ``a.png``), so no output overwrites another.
-    """
-    by_stem: dict[str, list[Path]] = {}
-    for path in files:
-        by_stem.setdefault(path.stem, []).append(path)
-    names = [path.name if len(by_stem[path.stem]) > 1 else path.stem for path in files]
-    notes = [
-        f"{' and '.join(p.name for p in group)} share the name {stem!r}; their outputs are "
-        f"named by the full file name ({', '.join(p.name + '.tif' for p in group)})"
-        for stem, group in by_stem.items()
-        if len(group) > 1
-    ]
-    seen: dict[str, Path] = {}
-    for path, name in zip(files, names, strict=True):
-        if name in seen:
-            raise ValueError(
-                f"{seen[name].name} and {path.name} would both be written as {name}.tif; "
-                "rename one of them"
-            )
-        seen[name] = path
-    return names, notes
 
 
 def _predict_file(model, path: Path, options: dict, quiet: bool):
@@ -261,8 +233,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .api import LazyUNet
-    from .core.files import ProjectError, image_writer, labels_writer, list_images
-    from .core.prediction_folder import PredictionFolder
+    from .core.files import ProjectError, list_images
+    from .core.prediction_folder import PredictionFolder, output_names
 
     failures: list[str] = []
     files: list[Path] = []
@@ -272,7 +244,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         files = list_images(args.input)
         if not files:
             raise ValueError(f"{args.input} holds no image to predict")
-        names, notes = _output_names(files)
+        names, notes = output_names(files)
         options = {
             key: getattr(args, key)
             for key in (
@@ -319,17 +291,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 tqdm.write(f"{path.name}: skipped: {message}", file=sys.stderr)
                 failures.append(path.name)
                 continue
-            writes = {
-                f"{task}/{name}.tif": labels_writer(out.folder / task / f"{name}.tif", value)
-                for task in TASK_OUTPUTS
-                if (value := getattr(result, task)) is not None
-            }
-            if args.probabilities:
-                for task, probs in result.probabilities.items():
-                    target = f"probabilities/{task}/{name}.tif"
-                    writes[target] = image_writer(out.folder / target, probs)
             try:
-                out.write(writes)
+                out.write_prediction(name, result, probabilities=args.probabilities)
             except OSError as error:
                 raise ProjectError(
                     f"could not write the outputs of {path.name} to {out.folder} "
@@ -346,7 +309,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print(f"wrote {done} prediction(s) to {out.folder}/{{{','.join(TASK_OUTPUTS)}}}")
+    print(f"wrote {done} prediction(s) to {out.folder}/{{{','.join(OUTPUTS)}}}")
     if failures:
         print(
             f"lazyunet predict: error: {len(failures)} of {len(files)} image(s) could not be "

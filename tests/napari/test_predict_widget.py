@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -237,6 +239,40 @@ def test_predict_folder_with_model_file(make_napari_viewer, sample, trained, tmp
         np.testing.assert_array_equal(tifffile.imread(out / "instances" / f"img{k}.tif"), expected)
     assert "Predicted 2 image(s)" in widget.status.text()
     assert len(viewer.layers) == 0
+    # Written like lazyunet predict: listed in the folder's manifest, so a second run may
+    # write there again, and same-stem inputs get distinct outputs.
+    manifest = json.loads((out / "prediction.json").read_text())
+    assert {f["path"] for f in manifest["files"]} >= {"instances/img0.tif", "detection/img1.tif"}
+    tifffile.imwrite(source / "img0.png", sample.images[2])  # a second "img0"
+    assert widget.run() and widget.last_outcome.status == "finished"
+    assert (out / "instances" / "img0.png.tif").is_file()
+    assert (out / "instances" / "img0.tif.tif").is_file()
+
+
+def test_predict_folder_never_writes_into_a_project(
+    make_napari_viewer, sample, trained, tmp_path, notes
+):
+    from napari_lazyunet.core.labels import ImageLabels
+    from napari_lazyunet.core.project import save_project
+
+    _, path = trained
+    project = save_project(
+        tmp_path / "project",
+        ["a"],
+        [sample.images[0]],
+        [ImageLabels(detection=sample.detection[0])],
+        sample.class_names,
+    )
+    before = (project / "detection" / "a.tif").read_bytes()
+    viewer = make_napari_viewer()
+    widget = _widget(viewer)
+    widget.model_edit.setText(str(path))
+    widget.set_input("folder")
+    widget.in_folder_edit.setText(str(project / "images"))
+    widget.out_folder_edit.setText(str(project))
+    assert widget.run() is False
+    assert "is a project folder" in errors(notes)[-1]
+    assert (project / "detection" / "a.tif").read_bytes() == before
 
 
 def test_predict_error_notifications(make_napari_viewer, sample, trained, tmp_path, notes):

@@ -9,8 +9,9 @@ from scipy import ndimage as ndi
 from napari_lazyunet._napari.labels_layers import link_label_layers
 from napari_lazyunet._napari.links import linked_layers
 from napari_lazyunet._napari.planes import is_strong, set_strong, strong_planes
-from napari_lazyunet._napari.refine_widget import RefineWidget, inner_region_ids
+from napari_lazyunet._napari.refine_widget import RefineWidget
 from napari_lazyunet._napari.training_data import collect_training_data
+from napari_lazyunet.core.labels import inner_region_ids
 
 
 def _open(viewer, plane):
@@ -27,7 +28,7 @@ def test_inner_region_ids_number_components_class_by_class():
     det[5:7, 5:7] = 1
     det[0:2, 5:7] = 2
     det[3, 3] = 3  # explicit background of a two-class image
-    ids = inner_region_ids(det, n_classes=2)
+    ids = inner_region_ids(det, values=(1, 2))
     assert sorted(np.unique(ids)) == [0, 1, 2, 3]
     assert ids[0, 5] == 3 and ids[3, 3] == 0
 
@@ -108,7 +109,7 @@ def test_refine_selected_class_and_object_under_cursor(foam_viewer):
     assert not is_strong(image, 2)
 
     # Object under the cursor: a bubble's inner region.
-    ids = inner_region_ids(det.data[2], 2)
+    ids = inner_region_ids(det.data[2], (1, 2))
     target = int(ids[det.data[2] == 1][0])
     cy, cx = (int(round(c)) for c in ndi.center_of_mass(ids == target))
     if ids[cy, cx] != target:  # a non-convex region: take one of its pixels

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from napari_lazyunet.core.labels import ImageLabels
-from napari_lazyunet.core.project import PROJECT_FILE, PROJECT_YAML, load_project, save_project
+from napari_lazyunet.core.project import (
+    PROJECT_FILE,
+    PROJECT_YAML,
+    infer_class_names,
+    load_project,
+    save_project,
+)
 
 from .classes import image_metadata, labels_layer_data
 from .links import LINK_KEY, ROLES
@@ -267,15 +273,6 @@ def write_project(path: str, layer_data: list[LayerData]) -> list[str]:
     if not images:
         return []
     if class_names is None:
-        largest = max(
-            [
-                int(a.max())
-                for lab in labels
-                for a in (lab.detection, lab.segmentation)
-                if a is not None and a.size
-            ]
-            or [1]
-        )
-        class_names = tuple(f"class {k}" for k in range(1, max(largest, 1) + 1))
+        class_names = infer_class_names(labels, "the layers being saved")
     folder = save_project(path, names, images, labels, class_names)
     return [str(folder)]

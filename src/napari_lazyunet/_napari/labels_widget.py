@@ -25,9 +25,8 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from scipy import ndimage as ndi
 
-from napari_lazyunet.core.labels import background_value
+from napari_lazyunet.core.labels import background_value, painted_regions
 
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error
@@ -62,7 +61,6 @@ __all__ = ["LabelCounts", "LabelsWidget", "count_labels"]
 #: Brush presets in pixels: a medium brush for inner regions, a thin one for interfaces.
 INNER_BRUSH = 10
 INTERFACE_BRUSH = 2
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ class LabelCounts:
 def _components(mask: np.ndarray) -> int:
     # Components are counted plane by plane: a stroke never spans two planes.
     planes = mask.reshape((-1, *mask.shape[-2:]))
-    return sum(int(ndi.label(plane, structure=_EIGHT)[1]) for plane in planes if plane.any())
+    return sum(painted_regions(plane)[1] for plane in planes if plane.any())
 
 
 def count_labels(

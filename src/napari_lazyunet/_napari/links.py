@@ -26,6 +26,8 @@ from typing import Any
 
 from napari.layers import Image, Labels
 
+from napari_lazyunet.core.labels import TASKS
+
 __all__ = [
     "LINK_KEY",
     "ROLES",
@@ -43,7 +45,7 @@ __all__ = [
 LINK_KEY = "lazyunet"
 
 
-ROLES = ("detection", "separation", "segmentation")
+ROLES = TASKS  # one linked labels layer per task
 
 
 # --------------------------------------------------------------------------- metadata

@@ -41,11 +41,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_lazyunet import __version__
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.config import PredictConfig
-from napari_lazyunet.core.files import list_images, read_image, write_image, write_labels
+from napari_lazyunet.core.files import list_images, read_image
 from napari_lazyunet.core.labels import LabelError
 from napari_lazyunet.core.predict import Prediction
+from napari_lazyunet.core.prediction_folder import PredictionFolder, output_names
 
 from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_warning
@@ -53,7 +55,7 @@ from ._scroll import scroll_contents
 from .autosave import label_autosaver
 from .model_store import model_store
 from .planes import label_shape
-from .prediction_layers import OUTPUT_ROLES, is_output_layer, iter_show_prediction
+from .prediction_layers import is_output_layer, iter_show_prediction
 from .train_widget import MODEL_FILTER, device_combo
 from .workers import Job, JobWidgetMixin, Notice, Outcome
 
@@ -74,15 +76,18 @@ class Target:
     layer : napari.layers.Image or None
         The input layer (results become layers).
     path : Path or None
-        The input file (results are written under ``out``).
-    out : Path or None
+        The input file (results are written to ``out``).
+    out : PredictionFolder or None
         Output folder for file inputs.
+    output_name : str
+        File name of its outputs in ``out`` (the stem, unless two inputs share it).
     """
 
     name: str
     layer: Image | None = None
     path: Path | None = None
-    out: Path | None = None
+    out: PredictionFolder | None = None
+    output_name: str = ""
 
     def read(self) -> np.ndarray:
         """The image as a numpy array (computes lazy layer data)."""
@@ -111,38 +116,6 @@ class _Written:
     files: list[Path]
 
 
-def write_prediction(
-    prediction: Prediction, out: Path, stem: str, probabilities: bool = False
-) -> list[Path]:
-    """Write a prediction as ``out/<task>/<stem>.tif`` (the layout of ``lazyunet predict``).
-
-    Parameters
-    ----------
-    prediction : Prediction
-        The result.
-    out : Path
-        Output folder.
-    stem : str
-        File name without suffix.
-    probabilities : bool
-        Also write ``out/probabilities/<task>/<stem>.tif``.
-
-    Returns
-    -------
-    list of Path
-        The written files.
-    """
-    files = []
-    for role in OUTPUT_ROLES:
-        value = getattr(prediction, role)
-        if value is not None:
-            files.append(write_labels(out / role / f"{stem}.tif", value))
-    if probabilities:
-        for task, probs in prediction.probabilities.items():
-            files.append(write_image(out / "probabilities" / task / f"{stem}.tif", probs))
-    return files
-
-
 def _predict_all(
     model: LazyUNet, targets: list[Target], options: dict[str, Any], probabilities: bool
 ) -> Iterator[Any]:
@@ -158,7 +131,7 @@ def _predict_all(
             raise PluginInputError(f"{target.name}: {error}") from error
         if target.out is not None:
             yield _Written(
-                target, write_prediction(result, target.out, target.path.stem, probabilities)
+                target, target.out.write_prediction(target.output_name, result, probabilities)
             )
         else:
             yield _Result(target, result)
@@ -379,6 +352,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
         ------
         PluginInputError
             No image layer, an unusable layer, or missing folders.
+        ProjectError
+            An output folder that holds painted labels (a project folder).
         """
         choice = self.input_combo.currentText()
         if choice == FOLDER:
@@ -391,7 +366,22 @@ class PredictWidget(JobWidgetMixin, QWidget):
             files = list_images(source)
             if not files:
                 raise PluginInputError(f"no image file in {source}; use .tif, .png or .jpg files")
-            return [Target(path.name, path=path, out=Path(out)) for path in files]
+            try:
+                names, _ = output_names(files)
+            except ValueError as error:
+                raise PluginInputError(str(error)) from error
+            # Refuses a project folder and label files no prediction wrote, before any work.
+            folder = PredictionFolder(
+                out,
+                run={
+                    "written_by": f"napari-lazyunet {__version__} Predict widget",
+                    "input": str(Path(source).resolve()),
+                },
+            )
+            return [
+                Target(path.name, path=path, out=folder, output_name=name)
+                for path, name in zip(files, names, strict=True)
+            ]
         layers = self._image_layers()
         if not layers:
             raise PluginInputError(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from napari.layers import Image, Labels
 
+from napari_lazyunet.core.labels import OUTPUTS, TASKS
 from napari_lazyunet.core.predict import Prediction
 
 from .links import LINK_KEY, link_id
@@ -35,9 +36,9 @@ __all__ = [
 ]
 
 #: Labels layers added per input image, in this order.
-OUTPUT_ROLES = ("detection", "segmentation", "separation", "instances")
+OUTPUT_ROLES = OUTPUTS
 #: Tasks whose foreground probability can be shown as an Image layer.
-PROBABILITY_TASKS = ("detection", "segmentation", "separation")
+PROBABILITY_TASKS = TASKS
 
 
 def is_output_layer(layer: Any) -> bool:

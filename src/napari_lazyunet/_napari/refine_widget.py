@@ -16,11 +16,10 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from scipy import ndimage as ndi
 
 from napari_lazyunet import api
 from napari_lazyunet.core.grabcut import GrabCutResult
-from napari_lazyunet.core.labels import background_value
+from napari_lazyunet.core.labels import background_value, inner_region_ids
 
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error, notify_info
@@ -38,35 +37,10 @@ from .planes import (
     plane_name,
 )
 
-__all__ = ["MODES", "RefineJob", "RefineWidget", "inner_region_ids", "merge_segmentation"]
+__all__ = ["MODES", "RefineJob", "RefineWidget", "merge_segmentation"]
 
 #: Which objects to refine: every inner region, those of the selected class, or one object.
 MODES = ("all objects", "selected class", "object under cursor")
-_EIGHT = np.ones((3, 3), dtype=bool)
-
-
-def inner_region_ids(detection: np.ndarray, n_classes: int) -> np.ndarray:
-    """Number the painted inner regions: 8-connected components of each class, ``1..N``.
-
-    Parameters
-    ----------
-    detection : ndarray
-        ``(Y, X)`` detection labels (``C+1`` = explicit background, not an object).
-    n_classes : int
-        Number of classes ``C``.
-
-    Returns
-    -------
-    ndarray
-        ``int32`` object ids, 0 where no inner region is painted.
-    """
-    ids = np.zeros(detection.shape, dtype=np.int32)
-    offset = 0
-    for value in range(1, n_classes + 1):
-        labelled, n = ndi.label(detection == value, structure=_EIGHT)
-        ids[labelled > 0] = labelled[labelled > 0] + offset
-        offset += n
-    return ids
 
 
 def merge_segmentation(current: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -205,7 +179,7 @@ class RefineWidget(QWidget):
         plane = current_plane(self.viewer, image_layer)
         index = plane_index(image_layer, plane)
         detection = plane_data(layers["detection"], index)
-        instances = inner_region_ids(detection, n_classes)
+        instances = inner_region_ids(detection, range(1, n_classes + 1))
         where = plane_name(image_layer, plane)
         if not instances.any():
             raise PluginInputError(

@@ -22,10 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .labels import ImageLabels, spatial_shape
+from .labels import ImageLabels, painted_regions, spatial_shape
 
-# Inner regions are 8-connected, as napari's brush paints them.
-_STRUCTURE = np.ones((3, 3), bool)
 # Without a strong image that has inner regions, an object is assumed to be
 # this many times the area of its inner region (the middle of 30-70 %).
 ASSUMED_AREA_RATIO = 2.0
@@ -154,11 +152,6 @@ class DataFingerprint:
         return lines
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    labelled, count = ndimage.label(mask, structure=_STRUCTURE)
-    return labelled, int(count)
-
-
 def _luminance(image: np.ndarray, in_channels: int) -> np.ndarray:
     """Per-image percentile-normalised mean over channels, ``(Y, X)`` float32."""
     data = np.asarray(image, np.float32)
@@ -244,7 +237,7 @@ def measure_fingerprint(
         inner = None
         if detection is not None:
             inner_mask = (detection >= 1) & (detection <= n_classes)
-            inner, count = _components(inner_mask)
+            inner, count = painted_regions(inner_mask)
             if count:
                 n_with_inner += 1
                 per_image_count += count
@@ -257,7 +250,7 @@ def measure_fingerprint(
             if inner is not None and inner.max() > 0:
                 exact_total += int(exact.sum())
                 inner_on_strong += int(np.count_nonzero((inner > 0) & exact))
-                pieces, n_pieces = _components(exact)
+                pieces, n_pieces = painted_regions(exact)
                 owner = pieces[inner > 0]
                 ids = inner[inner > 0]
                 if n_pieces:
@@ -269,7 +262,7 @@ def measure_fingerprint(
                     touching += int(per_piece[per_piece >= 2].sum())
                     counted_on_strong += int(per_piece.sum())
             else:
-                pieces, n_pieces = _components(exact)
+                pieces, n_pieces = painted_regions(exact)
                 if n_pieces:
                     mask_areas.append(np.bincount(pieces.ravel())[1:])
     measured = inner_on_strong > 0

@@ -47,6 +47,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
+from .labels import as_label_array, inner_region_ids, painted_regions
+
 __all__ = ["GrabCutResult", "image_to_uint8", "refine_with_grabcut"]
 
 #: Percentiles of the per-channel stretch to 8 bits (images that are not uint8).
@@ -78,7 +80,6 @@ _PRE_BLUR = 1.0
 # Fewer pixels than this on either side and GrabCut cannot fit its colour
 # models (5 Gaussians each); the object then keeps its inner region.
 _MIN_SAMPLES = 20
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,7 @@ def _check_label_image(array, shape, what: str) -> np.ndarray:
             f"{what} has shape {array.shape} but the image is {shape}; "
             "it must cover the image pixel for pixel"
         )
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
-        raise ValueError(f"{what} must hold integers, got dtype {array.dtype}")
-    if array.size and array.min() < 0:
-        raise ValueError(f"{what} must not contain negative values")
-    return array
+    return as_label_array(array, what)
 
 
 def _seed_ids(
@@ -202,13 +199,7 @@ def _seed_ids(
     """Object id of every inner-region pixel (0 elsewhere)."""
     if instances is not None:
         return np.where(is_class, instances, 0).astype(np.int64)
-    ids = np.zeros(detection.shape, dtype=np.int64)
-    next_id = 0
-    for value in np.unique(detection[is_class]):
-        components, n = ndi.label(detection == value, structure=_EIGHT)
-        ids[components > 0] = components[components > 0] + next_id
-        next_id += n
-    return ids
+    return inner_region_ids(detection, np.unique(detection[is_class])).astype(np.int64)
 
 
 def _scribble_owner(sure_foreground: np.ndarray, seeds: np.ndarray) -> np.ndarray:
@@ -233,7 +224,7 @@ def _scribble_owner(sure_foreground: np.ndarray, seeds: np.ndarray) -> np.ndarra
         return owner
     distance, (iy, ix) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
     nearest = seeds[iy, ix]
-    scribbles, _n = ndi.label(sure_foreground, structure=_EIGHT)
+    scribbles, _ = painted_regions(sure_foreground)
     for index, sl in enumerate(ndi.find_objects(scribbles), start=1):
         here = scribbles[sl] == index
         closest = np.argmin(np.where(here, distance[sl], np.inf))
@@ -257,7 +248,7 @@ def _union(a: tuple[slice, slice], b: tuple[slice, slice] | None) -> tuple[slice
 
 def _keep_seeded(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """Components of ``mask`` that touch ``seed``."""
-    components, _ = ndi.label(mask, structure=_EIGHT)
+    components, _ = painted_regions(mask)
     keep = np.unique(components[seed & mask])
     return np.isin(components, keep[keep != 0])
 

@@ -12,6 +12,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import relabel_sequential, watershed
 
+from .labels import as_label_array
+
 __all__ = ["instances_from_outputs"]
 
 # 4-connectivity throughout: a one-pixel diagonal interface line must cut a
@@ -25,15 +27,7 @@ def _as_class_map(array: np.ndarray, name: str, shape: tuple[int, ...] | None) -
         raise ValueError(f"{name} must be a 2-D (Y, X) array, got shape {array.shape}")
     if shape is not None and array.shape != shape:
         raise ValueError(f"{name} has shape {array.shape} but segmentation is {shape}")
-    if array.dtype == bool:
-        return array.astype(np.intp)
-    if not np.issubdtype(array.dtype, np.integer):
-        if np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0):
-            return array.astype(np.intp)
-        raise ValueError(f"{name} must hold integer classes, got dtype {array.dtype}")
-    if array.size and array.min() < 0:
-        raise ValueError(f"{name} must not contain negative values (min {array.min()})")
-    return array.astype(np.intp)
+    return as_label_array(array, name).astype(np.intp)
 
 
 def _drop_small(labels: np.ndarray, min_size: int) -> np.ndarray:

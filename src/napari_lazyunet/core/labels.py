@@ -30,14 +30,19 @@ Targets for the loss
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 LABEL_SCHEME_VERSION = 1
 IGNORE = -1
+#: The three tasks, in the order of the network's outputs and of the loss targets;
+#: label folders, labels layers and probability outputs use the same order.
 TASKS = ("detection", "segmentation", "separation")
+#: What a prediction returns per image: the three tasks and the separated instances.
+OUTPUTS = (*TASKS, "instances")
 
 
 class LabelError(ValueError):
@@ -107,20 +112,89 @@ def spatial_shape(image: np.ndarray, in_channels: int) -> tuple[int, int]:
     )
 
 
-def _check_integer_labels(array: np.ndarray, what: str, name: str, max_value: int) -> None:
+def as_label_array(array: np.ndarray, what: str) -> np.ndarray:
+    """``array`` as non-negative integer labels: the one check of painted and read labels.
+
+    Booleans and integers pass as they are; floats that hold whole numbers
+    (as some readers return) are converted to ``int64``.
+
+    Parameters
+    ----------
+    array : array-like
+        The labels.
+    what : str
+        How messages name them, e.g. ``"detection labels of img_003"``.
+
+    Returns
+    -------
+    ndarray
+        Integer or boolean labels.
+
+    Raises
+    ------
+    LabelError
+        Fractional or non-numeric values, or negative values.
+    """
+    array = np.asarray(array)
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == bool):
-        if np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0):
-            pass  # float arrays that hold whole numbers (e.g. from some readers) are fine
-        else:
+        if not (np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0)):
             raise LabelError(
-                f"{what} labels of {name} have dtype {array.dtype} with fractional values; "
-                "labels must be integers (0 = not labelled): convert with .astype(np.uint8)"
+                f"{what} have dtype {array.dtype} with fractional values; labels must be "
+                "integers (0 = not labelled): convert with .astype(np.uint8)"
             )
+        array = array.astype(np.int64)
     if array.size and array.min() < 0:
         raise LabelError(
-            f"{what} labels of {name} contain negative values (min {array.min()}); "
-            "use 0 for 'not labelled' and positive class values"
+            f"{what} contain negative values (min {array.min()}); "
+            "use 0 for 'not labelled' and positive values"
         )
+    return array
+
+
+#: Pixels touching by an edge or a corner belong to one painted region.
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+
+def painted_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The connected regions of a 2D mask, 8-connected: how one brush stroke is one object.
+
+    Returns
+    -------
+    labels : ndarray
+        ``int32`` region ids ``1..n``, 0 outside the mask.
+    n : int
+        Number of regions.
+    """
+    labelled, n = ndi.label(np.asarray(mask, dtype=bool), structure=EIGHT_CONNECTED)
+    return labelled.astype(np.int32, copy=False), int(n)
+
+
+def inner_region_ids(detection: np.ndarray, values: Iterable[int]) -> np.ndarray:
+    """One id per painted inner region: the regions of each class value, numbered on.
+
+    Parameters
+    ----------
+    detection : ndarray
+        ``(Y, X)`` detection labels.
+    values : iterable of int
+        Class values whose regions count (explicit background left out).
+
+    Returns
+    -------
+    ndarray
+        ``int32`` ids ``1..n``, 0 where no region of those values is painted.
+    """
+    ids = np.zeros(np.shape(detection), dtype=np.int32)
+    offset = 0
+    for value in values:
+        regions, n = painted_regions(np.asarray(detection) == value)
+        ids[regions > 0] = regions[regions > 0] + offset
+        offset += n
+    return ids
+
+
+def _check_integer_labels(array: np.ndarray, what: str, name: str, max_value: int) -> None:
+    array = as_label_array(array, f"{what} labels of {name}")
     if array.size and array.max() > max_value:
         raise LabelError(
             f"{what} labels of {name} contain the value {int(array.max())} but only values "

@@ -20,8 +20,12 @@ from .files import (
     _replace_all,
     _write_temporary,
     finish_interrupted_writes,
+    image_writer,
     json_writer,
+    labels_writer,
 )
+from .labels import OUTPUTS
+from .predict import Prediction
 from .project import LABEL_FOLDERS, PROJECT_FILE, PROJECT_YAML
 
 PREDICTION_MANIFEST = "prediction.json"
@@ -110,6 +114,29 @@ class PredictionFolder:
                     )
         return recorded
 
+    def write_prediction(
+        self, name: str, prediction: Prediction, probabilities: bool = False
+    ) -> list[Path]:
+        """Write the outputs of one image together: ``<output>/<name>.tif`` for each of
+        :data:`~napari_lazyunet.core.labels.OUTPUTS` the prediction has, and
+        ``probabilities/<task>/<name>.tif`` when asked.
+
+        Returns
+        -------
+        list of Path
+            The written files.
+        """
+        writes = {
+            f"{task}/{name}.tif": labels_writer(self.folder / task / f"{name}.tif", value)
+            for task in OUTPUTS
+            if (value := getattr(prediction, task)) is not None
+        }
+        if probabilities:
+            for task, probs in prediction.probabilities.items():
+                target = f"probabilities/{task}/{name}.tif"
+                writes[target] = image_writer(self.folder / target, probs)
+        return self.write(writes)
+
     def write(self, outputs: Mapping[str, Writer]) -> list[Path]:
         """Write the outputs of one image together, and the manifest with them.
 
@@ -154,3 +181,33 @@ def _now() -> str:
     import datetime
 
     return datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def output_names(files: list[Path]) -> tuple[list[str], list[str]]:
+    """Output name of every input file, and a note per stem that several files share.
+
+    Raises ``ValueError`` when two files would still get the same name.
+
+    Outputs are named by the file stem (``a.tif`` -> ``a``); files that share
+    a stem in one folder (``a.tif`` and ``a.png``) are named by their full
+    file name instead (``a.tif``, ``a.png``), so no output overwrites another.
+    """
+    by_stem: dict[str, list[Path]] = {}
+    for path in files:
+        by_stem.setdefault(path.stem, []).append(path)
+    names = [path.name if len(by_stem[path.stem]) > 1 else path.stem for path in files]
+    notes = [
+        f"{' and '.join(p.name for p in group)} share the name {stem!r}; their outputs are "
+        f"named by the full file name ({', '.join(p.name + '.tif' for p in group)})"
+        for stem, group in by_stem.items()
+        if len(group) > 1
+    ]
+    seen: dict[str, Path] = {}
+    for path, name in zip(files, names, strict=True):
+        if name in seen:
+            raise ValueError(
+                f"{seen[name].name} and {path.name} would both be written as {name}.tif; "
+                "rename one of them"
+            )
+        seen[name] = path
+    return names, notes

@@ -39,9 +39,9 @@ from .files import (
     read_image,
     write_atomic,
 )
-from .labels import ImageLabels
+from .labels import TASKS, ImageLabels, LabelError, as_label_array
 
-LABEL_FOLDERS = ("detection", "separation", "segmentation")
+LABEL_FOLDERS = TASKS  # one folder per task
 PROJECT_FILE = "project.json"
 PROJECT_YAML = "project.yaml"
 
@@ -183,15 +183,34 @@ def _read_label(path: Path, shape: tuple[int, ...], image_path: Path) -> np.ndar
             f"{path} has shape {array.shape} but its image {image_path.name} is {shape}; "
             "labels must cover the image pixel for pixel"
         )
-    if not np.issubdtype(array.dtype, np.integer) and array.dtype != bool:
-        if np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0):
-            array = array.astype(np.int64)
-        else:
-            raise ProjectError(
-                f"{path} holds non-integer values (dtype {array.dtype}); "
-                "label files must store integer values"
-            )
-    return array
+    try:
+        return as_label_array(array, f"the labels in {path}")
+    except LabelError as error:
+        raise ProjectError(str(error)) from error
+
+
+def infer_class_names(labels: Sequence[ImageLabels], where: str) -> tuple[str, ...]:
+    """``class 1`` .. ``class C`` for labels whose classes are not named.
+
+    ``C`` is the largest value of the exact masks (segmentation holds
+    ``0..C``). The detection layers cannot tell it: they hold ``C + 1`` for
+    explicit background, which must never become a class.
+
+    Raises
+    ------
+    ProjectError
+        No exact mask to count the classes on; the message says to name them.
+    """
+    masks = [lab.segmentation for lab in labels if lab.segmentation is not None]
+    masks = [m for m in masks if m.size]
+    if not masks:
+        raise ProjectError(
+            f"{where} does not name the object classes, and without an exact mask they cannot "
+            'be counted (detection also holds the explicit background); add e.g. {"class_names": '
+            '["nucleus"]} to project.json, one name per class in label-value order'
+        )
+    largest = max(max(int(m.max()) for m in masks), 1)
+    return tuple(f"class {k}" for k in range(1, largest + 1))
 
 
 def load_project(folder: PathLike) -> Project:
@@ -288,18 +307,9 @@ def load_project(folder: PathLike) -> Project:
         )
 
     in_channels = settings.get("in_channels") or _infer_channels(images, names, folder)
-    class_names = settings.get("class_names")
-    if not class_names:
-        largest = max(
-            [
-                int(a.max())
-                for lab in labels
-                for a in (lab.detection, lab.segmentation)
-                if a is not None and a.size
-            ]
-            or [1]
-        )
-        class_names = [f"class {k}" for k in range(1, max(largest, 1) + 1)]
+    class_names = settings.get("class_names") or infer_class_names(
+        labels, f"{source or folder / PROJECT_FILE}"
+    )
     return Project(
         folder=folder,
         names=names,

@@ -25,21 +25,16 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from .labels import IGNORE, TASKS
+from .labels import IGNORE, TASKS, painted_regions
 
 
 class ReachUnknownWarning(UserWarning):
     """No strong image has inner regions, so the reach of objects cannot be measured."""
 
 
-# Connectivity of inner regions: 8-connected, as napari's brush paints them.
-_STRUCTURE = np.ones((3, 3), bool)
-
-
 def inner_components(detection: np.ndarray) -> tuple[np.ndarray, int]:
     """Connected inner regions of a detection target (every pixel ``>= 1``)."""
-    labelled, count = ndimage.label(detection >= 1, structure=_STRUCTURE)
-    return labelled, int(count)
+    return painted_regions(detection >= 1)
 
 
 def normalised_distance(detection: np.ndarray, limit: float) -> np.ndarray:
