@@ -20,7 +20,7 @@ NORMALIZATION_MODES = ("percentile", "minmax", "fixed", "none")
 # Fields that older versions had and this one dropped: model files that
 # carry them still load (the values only mattered while training).
 # ``intensity_jitter`` (a random gain and offset per patch) lowered GlaS
-# pixel Dice in the benchmarks (docs/benchmarks.md) and was never on by default.
+# pixel Dice in the benchmarks (docs/benchmarks-history.md) and was never on by default.
 RETIRED_KEYS = {"train": ("intensity_jitter",)}
 
 
