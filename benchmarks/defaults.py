@@ -60,7 +60,7 @@ import tifffile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import Dataset, _split, load_dataset, simulate
-from napari_lazyunet.core import metrics
+from napari_lazyunet.evaluation import metrics
 from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.project import save_project
 from paper import painted_detection

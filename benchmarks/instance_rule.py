@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from defaults import load
 from napari_lazyunet.api import LazyUNet
-from napari_lazyunet.core import metrics
+from napari_lazyunet.evaluation import metrics
 from napari_lazyunet.core.calibrate import calibrate_detection_threshold, calibration_sampler
 from napari_lazyunet.core.instances import NECK_RATIO, instances_from_outputs
 from napari_lazyunet.core.predict import segmentation_map

@@ -55,7 +55,7 @@ from lazy_data import (
 )
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.config import LazyUNetConfig
-from napari_lazyunet.core import metrics
+from napari_lazyunet.evaluation import metrics
 from napari_lazyunet.core.devices import resolve_device
 from napari_lazyunet.core.grabcut import refine_with_grabcut
 from napari_lazyunet.core.labels import background_value

@@ -39,10 +39,11 @@ def test_core_api_and_cli_import_and_run_without_qt():
     result = run(
         """
         import pkgutil, importlib
-        import napari_lazyunet.core as core
-        for info in pkgutil.iter_modules(core.__path__):
-            importlib.import_module(f"napari_lazyunet.core.{info.name}")
-        import napari_lazyunet.api, napari_lazyunet.cli, napari_lazyunet.sample.demo
+        for package in ("core", "evaluation", "sample", "cli"):
+            module = importlib.import_module(f"napari_lazyunet.{package}")
+            for info in pkgutil.iter_modules(module.__path__):
+                importlib.import_module(f"napari_lazyunet.{package}.{info.name}")
+        import napari_lazyunet.api
         from napari_lazyunet.api import LazyUNet
         from napari_lazyunet.sample.synthetic import make_foam_sample
         s = make_foam_sample(2, shape=(48, 48))
