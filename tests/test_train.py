@@ -511,3 +511,30 @@ def test_an_image_painted_as_background_only_teaches_segmentation_background_eve
         tiny_config(segmentation_from_inner=False, segmentation_far_background=False),
     )
     assert np.all(paper_loss.targets[2][1] == IGNORE)
+
+
+def test_calibration_after_the_last_step_reports_its_stages(foam):
+    from napari_lazyunet.api import CalibrationEvent, LazyUNet, TrainEvent
+    from tiny import tiny_config
+
+    model = LazyUNet(tiny_config(steps=3))
+    events = list(
+        model.iter_fit(
+            foam.images[:2],
+            detection=foam.detection[:2],
+            separation=foam.separation[:2],
+            segmentation=[foam.classes[0], None],
+        )
+    )
+    kinds = [type(e).__name__ for e in events]
+    # Two steps, the calibration stages, then the last step's event.
+    assert kinds[:2] == ["TrainEvent"] * 2 and kinds[-1] == "TrainEvent"
+    stages = [e for e in events if isinstance(e, CalibrationEvent)]
+    assert kinds[2:-1] == ["CalibrationEvent"] * len(stages)
+    assert stages[0].stage == "BatchNorm statistics"
+    assert stages[-1].stage == "health checks"
+    assert "separation threshold" in [s.stage for s in stages]  # interfaces are labelled
+    assert [s.done for s in stages] == list(range(len(stages)))
+    assert all(s.total == len(stages) and 0 <= s.fraction < 1 for s in stages)
+    assert [e.step for e in events if isinstance(e, TrainEvent)] == [1, 2, 3]
+    assert model.steps_done == 3

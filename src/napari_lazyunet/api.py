@@ -41,11 +41,12 @@ from .core.labels import ImageLabels, LabelError
 from .core.model import build_model
 from .core.predict import PredictEvent, Prediction
 from .core.predict import iter_predict as _iter_predict
-from .core.train import TrainEvent, TrainingDiverged
+from .core.train import CalibrationEvent, TrainEvent, TrainingDiverged
 from .core.train import iter_train as _iter_train
 from .core.training_set import split_validation
 
 __all__ = [
+    "CalibrationEvent",
     "Choice",
     "DataFingerprint",
     "ImageLabels",
@@ -215,8 +216,12 @@ class LazyUNet:
         validation: tuple[Sequence[np.ndarray], Sequence[ImageLabels]] | None = None,
         checkpoint: str | os.PathLike | None = None,
         **train_options: Any,
-    ) -> Iterator[TrainEvent]:
+    ) -> Iterator[TrainEvent | CalibrationEvent]:
         """Train, yielding a :class:`TrainEvent` per step; close the generator to stop.
+
+        After the last step, a :class:`CalibrationEvent` comes before each
+        stage of the calibration (BatchNorm statistics, thresholds, health
+        checks), then the last step's :class:`TrainEvent`.
 
         Parameters are those of :meth:`fit`. Training continues from the
         current weights, Adam's state and the sampler's position (also
@@ -255,7 +260,8 @@ class LazyUNet:
         )
         try:
             for event in generator:
-                self.steps_done = event.step
+                if isinstance(event, TrainEvent):
+                    self.steps_done = event.step
                 yield event
         finally:
             generator.close()
@@ -358,6 +364,8 @@ class LazyUNet:
         )
         try:
             for event in generator:
+                if not isinstance(event, TrainEvent):
+                    continue  # calibration progress, shown by iter_fit's consumers
                 if callback is not None and callback(event) is False:
                     break
         finally:

@@ -54,7 +54,7 @@ from napari_lazyunet.core.devices import available_devices
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
 from napari_lazyunet.core.project import load_project
 from napari_lazyunet.core.recovery import model_recovery_path
-from napari_lazyunet.core.train import TrainEvent
+from napari_lazyunet.core.train import CalibrationEvent, TrainEvent
 from napari_lazyunet.sample.demo import DemoSettings
 
 from ._model_chooser import ModelChooser
@@ -707,6 +707,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
             # validation set without strong images is no reason to warn.
             if not (issubclass(item.category, WeakLabelsOnlyWarning) and self._train_has_strong):
                 notify_warning(item.message)
+            return
+        if isinstance(item, CalibrationEvent):
+            self.status.setText(
+                f"Calibrating after the last step: {item.stage} ({item.done + 1}/{item.total})…"
+            )
             return
         if not isinstance(item, TrainEvent):
             return

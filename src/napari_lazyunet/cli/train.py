@@ -36,7 +36,7 @@ def _interrupted_message(steps_done: int, out: str, before: tuple[int, ...] | No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..api import LazyUNet, split_validation
+    from ..api import CalibrationEvent, LazyUNet, split_validation
     from ..config import LazyUNetConfig, describe_thresholds
     from ..core.checkpoint import check_writable
     from ..core.project import load_project
@@ -142,6 +142,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = _progress_bar(steps, "train", args.quiet)
 
     def on_step(event):
+        if isinstance(event, CalibrationEvent):
+            bar.set_postfix_str(
+                f"calibrating: {event.stage} ({event.done + 1}/{event.total})", refresh=True
+            )
+            return
         if bar.total != event.total_steps:
             bar.total = event.total_steps
         bar.update(1)
@@ -154,14 +159,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model.fit(
+            generator = model.iter_fit(
                 train_images,
                 labels=train_labels,
                 names=train_names,
                 validation=validation,
                 checkpoint=args.out,
-                callback=on_step,
             )
+            try:
+                for event in generator:
+                    on_step(event)
+            finally:
+                generator.close()
         except KeyboardInterrupt:
             bar.close()
             _print_warnings(caught)

@@ -88,6 +88,32 @@ class TrainEvent:
         return self.step / self.total_steps
 
 
+@dataclass(frozen=True)
+class CalibrationEvent:
+    """Progress of the work after the last step, before the last :class:`TrainEvent`.
+
+    Attributes
+    ----------
+    stage : str
+        What starts now: ``"BatchNorm statistics"``, ``"separation threshold"``,
+        ``"detection threshold"``, ``"segmentation threshold"`` or ``"health checks"``.
+    done, total : int
+        Stages finished and stages in all.
+    elapsed : float
+        Seconds since training started.
+    """
+
+    stage: str
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def fraction(self) -> float:
+        """Progress of the calibration in [0, 1]."""
+        return self.done / self.total
+
+
 def _loss(outputs, targets, config: LazyUNetConfig):
     return multitask_loss(
         outputs,
@@ -164,7 +190,10 @@ def iter_train(
 
     Yields
     ------
-    TrainEvent
+    TrainEvent or CalibrationEvent
+        A :class:`TrainEvent` after every step; after the last step, a
+        :class:`CalibrationEvent` before each stage of the calibration,
+        then the last step's :class:`TrainEvent`.
 
     Raises
     ------
@@ -259,14 +288,31 @@ def iter_train(
         last_write, written_step = time.perf_counter(), step
         return written
 
-    def finish(completed: bool) -> None:
-        """Final BatchNorm statistics, the thresholds they give, then the health checks."""
+    def finish(completed: bool) -> Iterator[CalibrationEvent]:
+        """Final BatchNorm statistics, the thresholds they give, then the health checks;
+        a :class:`CalibrationEvent` before each stage."""
         nonlocal config
+        stages = ["BatchNorm statistics"]
+        if tcfg.calibrate_separation and config.predict.separate_touching:
+            stages.append("separation threshold")
+        if tcfg.calibrate_detection:
+            stages.append("detection threshold")
+        if tcfg.calibrate_segmentation:
+            stages.append("segmentation threshold")
+        stages.append("health checks")
+
+        def stage(name: str) -> CalibrationEvent:
+            return CalibrationEvent(
+                name, stages.index(name), len(stages), time.perf_counter() - started
+            )
+
+        yield stage("BatchNorm statistics")
         recalibrate_batchnorm(model, sampler, device, tcfg.recalibration_batches, amp)
         # Calibration gets at most a twentieth of the time training took.
         calibration_time = max(2.0, 0.05 * (time.perf_counter() - started))
         calibrated = {}
-        if tcfg.calibrate_separation and config.predict.separate_touching:
+        if "separation threshold" in stages:
+            yield stage("separation threshold")
             calibrated["separation_threshold"] = calibrate_separation_threshold(
                 model,
                 calibration_sampler(prepared, tcfg, step),
@@ -275,6 +321,7 @@ def iter_train(
                 amp,
             )
         if tcfg.calibrate_detection:
+            yield stage("detection threshold")
             calibrated["detection_threshold"] = calibrate_detection_threshold(
                 model,
                 calibration_sampler(prepared, tcfg, step + 2),
@@ -283,6 +330,7 @@ def iter_train(
                 amp,
             )
         if tcfg.calibrate_segmentation:
+            yield stage("segmentation threshold")
             calibrated["segmentation_threshold"] = calibrate_segmentation_threshold(
                 model, prepared, config.predict, device, time_limit=calibration_time
             )
@@ -291,6 +339,7 @@ def iter_train(
         config = config.replace(predict=calibrated)
         if on_calibrated is not None:
             on_calibrated(config)
+        yield stage("health checks")
         recall = labelled_recall(
             model,
             calibration_sampler(prepared, tcfg, step + 1),
@@ -342,7 +391,7 @@ def iter_train(
             if last:
                 if not _weights_finite(model):
                     raise diverged(f"{step} (the weights are no longer finite)")
-                finish(completed=True)
+                yield from finish(completed=True)
             if val_set is not None and (
                 last or (tcfg.validate_every and step % tcfg.validate_every == 0)
             ):
@@ -391,7 +440,8 @@ def iter_train(
                 # Stopped early (generator closed, or interrupted) after at
                 # least one good step: keep what was learned.
                 if not finished:
-                    finish(completed=False)
+                    for _ in finish(completed=False):
+                        pass  # a closed generator yields no more events
                     write_checkpoint()
         finally:
             torch.set_num_threads(threads_before)
@@ -458,15 +508,18 @@ def train(
     callback: Callable[[TrainEvent], object] | None = None,
     **kwargs,
 ) -> list[TrainEvent]:
-    """Blocking twin of :func:`iter_train`; returns every event.
+    """Blocking twin of :func:`iter_train`; returns the :class:`TrainEvent` of every step.
 
-    ``callback`` is called with each event (e.g. to update a progress bar);
-    if it returns ``False`` training stops there, as a closed generator would.
+    ``callback`` is called with each step's event (e.g. to update a progress
+    bar); if it returns ``False`` training stops there, as a closed generator
+    would.
     """
     events = []
     generator = iter_train(model, config, images, labels, **kwargs)
     try:
         for event in generator:
+            if not isinstance(event, TrainEvent):
+                continue  # calibration progress: iter_train's consumers show it
             events.append(event)
             if callback is not None and callback(event) is False:
                 break
