@@ -22,6 +22,7 @@ created from it and a notification says where they came from.
 from __future__ import annotations
 
 import hashlib
+import logging
 import weakref
 from pathlib import Path
 from typing import Any
@@ -108,10 +109,9 @@ class LabelAutosaver:
 
     Attributes
     ----------
-    interval_ms : int
-        Time between autosaves.
     timer : QTimer
-        The autosave timer (started on creation).
+        The autosave timer (started on creation, every
+        :data:`AUTOSAVE_INTERVAL_MS`; see :attr:`interval_ms`).
     """
 
     def __init__(self, viewer: Any) -> None:
@@ -121,13 +121,22 @@ class LabelAutosaver:
         self._announced: set[Path] = set()  # folders a notification has named
         self._removing: set[str] = set()  # links whose layers are being removed now
         self._image_digests: weakref.WeakKeyDictionary[Image, str] = weakref.WeakKeyDictionary()
-        self.interval_ms = AUTOSAVE_INTERVAL_MS
+        self._reported: set[str] = set()  # failures already shown (once each, not every tick)
         self.timer = QTimer()
-        self.timer.setInterval(self.interval_ms)
+        self.timer.setInterval(AUTOSAVE_INTERVAL_MS)
         self.timer.timeout.connect(self.autosave)
         self.timer.start()
         viewer.layers.events.removing.connect(self._on_removing)
         viewer.layers.events.inserted.connect(self._on_inserted)
+
+    @property
+    def interval_ms(self) -> int:
+        """Time between autosaves, in milliseconds (settable)."""
+        return self.timer.interval()
+
+    @interval_ms.setter
+    def interval_ms(self, value: int) -> None:
+        self.timer.setInterval(int(value))
 
     # ------------------------------------------------------------------ saving
     def autosave(self) -> list[Path]:
@@ -156,7 +165,11 @@ class LabelAutosaver:
         try:
             return self.save_image(image)
         except Exception as error:  # noqa: BLE001 - an autosave must never break the viewer
-            notify_error(error)
+            text = f"labels of '{image.name}' could not be autosaved: {error}"
+            if text not in self._reported:  # once, not at every tick of the timer
+                self._reported.add(text)
+                logging.getLogger("napari_lazyunet").warning(text, exc_info=error)
+                notify_error(text)
             return None
 
     def save_image(self, image: Image) -> Path | None:
