@@ -164,7 +164,7 @@ class LabelAutosaver:
         this runs from timers and layer events)."""
         try:
             return self.save_image(image)
-        except Exception as error:  # noqa: BLE001 - an autosave must never break the viewer
+        except Exception as error:  # an autosave must never break the viewer (logged below)
             text = f"labels of '{image.name}' could not be autosaved: {error}"
             if text not in self._reported:  # once, not at every tick of the timer
                 self._reported.add(text)
