@@ -267,3 +267,40 @@ def test_detection_threshold_sets_the_seeds_and_is_only_ever_lowered():
     np.testing.assert_array_equal(result.detection > 0, objects > 0.05)
     argmax = model.predict(image, detection_threshold=None)
     assert (argmax.detection > 0).sum() <= (result.detection > 0).sum()
+
+
+class _FixedDetection(torch.nn.Module):
+    """A detection head whose object probability is ``inside`` on the painted inner regions
+    and ``outside`` elsewhere (it reads them off the input, where they are bright)."""
+
+    tasks = ("detection",)
+
+    def __init__(self, inside: float, outside: float):
+        super().__init__()
+        self.inside, self.outside = inside, outside
+
+    def forward(self, x):
+        p = torch.where(x[:, :1] > 0.5, self.inside, self.outside)
+        return {"detection": torch.log(torch.cat([1 - p, p], dim=1))}
+
+
+def test_detection_threshold_rescues_only_an_unsure_head():
+    from napari_lazyunet.core.calibrate import calibrate_detection_threshold, calibration_sampler
+    from napari_lazyunet.core.training_set import prepare_set
+
+    _, _, inner = discs((64, 64), [(20, 20), (44, 44)], radius=12)
+    image = (inner > 0).astype(np.float32)  # the head sees the inner regions as bright
+    config = LazyUNet(class_names=("disc",), base_channels=4, depth=2).config.replace(
+        train={"patch_size": 32, "batch_size": 2, "seed": 0}, normalization={"mode": "none"}
+    )
+    prepared = prepare_set([image], make_labels(1, detection=[inner]), config)
+
+    def threshold(inside, outside):
+        sampler = calibration_sampler(prepared, config.train, 1)
+        return calibrate_detection_threshold(_FixedDetection(inside, outside), sampler, CPU, 4)
+
+    # Calls every inner pixel object at 0.5: the argmax stays the seed rule.
+    assert threshold(0.9, 0.05) is None
+    # Ranks inner pixels right but below 0.5: seeds come from a lower threshold.
+    rescued = threshold(0.3, 0.05)
+    assert rescued is not None and 0.05 <= rescued < 0.3
