@@ -60,9 +60,9 @@ import tifffile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lazy_data import Dataset, _split, load_dataset, simulate
-from napari_lazyunet.evaluation import metrics
 from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.project import save_project
+from napari_lazyunet.evaluation import metrics
 from paper import painted_detection
 
 ROOT = Path(__file__).resolve().parent.parent

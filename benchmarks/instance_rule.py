@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from defaults import load
 from napari_lazyunet.api import LazyUNet
-from napari_lazyunet.evaluation import metrics
 from napari_lazyunet.core.calibrate import calibrate_detection_threshold, calibration_sampler
 from napari_lazyunet.core.instances import NECK_RATIO, instances_from_outputs
 from napari_lazyunet.core.predict import segmentation_map
 from napari_lazyunet.core.project import load_project
 from napari_lazyunet.core.training_set import prepare_set
+from napari_lazyunet.evaluation import metrics
 
 RULES = ("split by any seeds", f"evidence (neck {NECK_RATIO:g})", "evidence + detection threshold")
 

@@ -55,10 +55,10 @@ from lazy_data import (
 )
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.config import LazyUNetConfig
-from napari_lazyunet.evaluation import metrics
 from napari_lazyunet.core.devices import resolve_device
 from napari_lazyunet.core.grabcut import refine_with_grabcut
 from napari_lazyunet.core.labels import background_value
+from napari_lazyunet.evaluation import metrics
 
 METHODS = {
     "a": "multi-task U-Net (weak + k strong)",
