@@ -65,17 +65,40 @@ def read_image(path: PathLike) -> np.ndarray:
         )
     try:
         if _is_tiff(path):
-            import tifffile
+            array = _read_complete_tiff(path)
+        else:
+            import imageio.v3 as iio
 
-            return np.asarray(tifffile.imread(path))
-        import imageio.v3 as iio
-
-        return np.asarray(iio.imread(path))
+            array = np.asarray(iio.imread(path))
     except Exception as exc:  # decoders raise many types; one clear message is what helps
         raise ProjectError(
             f"{path} could not be read ({type(exc).__name__}: {exc}); "
             "check that the file is a complete, uncorrupted image or re-export it"
         ) from exc
+    if array.size == 0:
+        raise ProjectError(
+            f"{path} holds no pixels (an empty or cut-short file); "
+            "check that the file is a complete image or re-export it"
+        )
+    return array
+
+
+def _read_complete_tiff(path: Path) -> np.ndarray:
+    """A TIFF's pixels, refusing a file whose image data runs past its end.
+
+    tifffile reads what it can of a cut-short file (no page at all, or
+    strips beyond the end) without an error; a silent empty or partial
+    array must never pass for an image or labels.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        size = tif.filehandle.size
+        for page in tif.pages:
+            ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=False)]
+            if ends and max(ends) > size:
+                raise ValueError(f"the image data ends at byte {max(ends)} of a {size}-byte file")
+        return np.asarray(tif.asarray())
 
 
 Writer = Callable[[BinaryIO], None]
