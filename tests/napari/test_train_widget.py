@@ -13,11 +13,9 @@ pytestmark = pytest.mark.gui
 
 napari = pytest.importorskip("napari")
 
+from napari_lazyunet._napari._form import device_choices  # noqa: E402
 from napari_lazyunet._napari.model_store import model_store  # noqa: E402
-from napari_lazyunet._napari.train_widget import (  # noqa: E402
-    TrainWidget,
-    device_choices,
-)
+from napari_lazyunet._napari.train_widget import TrainWidget  # noqa: E402
 from napari_lazyunet._napari.workers import StallMeter  # noqa: E402
 
 

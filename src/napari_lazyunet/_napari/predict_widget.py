@@ -49,6 +49,7 @@ from napari_lazyunet.core.labels import LabelError
 from napari_lazyunet.core.predict import Prediction
 from napari_lazyunet.core.prediction_folder import PredictionFolder, output_names
 
+from ._form import MODEL_FILTER, device_combo, model_default_spin, path_row
 from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_warning
 from ._scroll import scroll_contents
@@ -56,7 +57,6 @@ from .autosave import label_autosaver
 from .model_store import model_store
 from .planes import label_shape
 from .prediction_layers import is_output_layer, iter_show_prediction
-from .train_widget import MODEL_FILTER, device_combo
 from .workers import Job, JobWidgetMixin, Notice, Outcome
 
 __all__ = ["PredictWidget", "Target"]
@@ -196,8 +196,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self.input_combo = QComboBox()
         self.input_combo.currentTextChanged.connect(self._update_folder_rows)
         input_form.addRow("Input", self.input_combo)
-        self.in_folder_edit, in_row = _path_row(self, "Input folder")
-        self.out_folder_edit, out_row = _path_row(self, "Output folder")
+        self.in_folder_edit, in_row = path_row(self, "Input folder")
+        self.out_folder_edit, out_row = path_row(self, "Output folder")
         self._in_row_label = QLabel("Input folder")
         self._out_row_label = QLabel("Output folder")
         input_form.addRow(self._in_row_label, in_row)
@@ -267,7 +267,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
         )
         self._model_default_spins = {}
         for key, label, maximum, decimals, tooltip in model_defaults:
-            spin = _model_default_spin(maximum, decimals, tooltip)
+            spin = model_default_spin(maximum, decimals, tooltip)
             form.addRow(label, spin)
             self._model_default_spins[key] = spin
         self.separation_spin = self._model_default_spins["separation_threshold"]
@@ -599,38 +599,3 @@ class PredictWidget(JobWidgetMixin, QWidget):
 
     def _show_error(self, error: BaseException | str | None) -> None:
         self.status.setText(notify_error(error if error is not None else "prediction failed"))
-
-
-def _model_default_spin(maximum: float, decimals: int, tooltip: str) -> QDoubleSpinBox:
-    """A number field whose 0, shown as "model's", leaves the model's own setting.
-
-    Used for settings a model carries from its training (the calibrated
-    separation and segmentation thresholds, the input scale it was trained at).
-    """
-    spin = QDoubleSpinBox()
-    spin.setDecimals(decimals)
-    spin.setRange(0.0, maximum)
-    spin.setSingleStep(0.05)
-    spin.setSpecialValueText("model's")
-    spin.setValue(0.0)
-    spin.setToolTip(tooltip)
-    return spin
-
-
-def _path_row(parent: QWidget, title: str) -> tuple[QLineEdit, QWidget]:
-    edit = QLineEdit()
-    button = QPushButton("…")
-    button.setMaximumWidth(30)
-
-    def browse() -> None:
-        path = QFileDialog.getExistingDirectory(parent, title)
-        if path:
-            edit.setText(path)
-
-    button.clicked.connect(browse)
-    row = QWidget()
-    row_layout = QHBoxLayout(row)
-    row_layout.setContentsMargins(0, 0, 0, 0)
-    row_layout.addWidget(edit)
-    row_layout.addWidget(button)
-    return edit, row

@@ -42,7 +42,6 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -50,13 +49,13 @@ from qtpy.QtWidgets import (
 from napari_lazyunet.api import LazyUNet, split_validation
 from napari_lazyunet.config import LazyUNetConfig, describe_thresholds
 from napari_lazyunet.core.autoconfig import CPU_BUDGET_MINUTES
-from napari_lazyunet.core.devices import available_devices
 from napari_lazyunet.core.labels import ImageLabels, WeakLabelsOnlyWarning
 from napari_lazyunet.core.project import load_project
 from napari_lazyunet.core.recovery import model_recovery_path
 from napari_lazyunet.core.train import CalibrationEvent, TrainEvent
 from napari_lazyunet.sample.demo import DemoSettings
 
+from ._form import MODEL_FILTER, auto_or, check_box, device_combo, spin_box
 from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_info, notify_warning
 from ._scroll import scroll_contents
@@ -71,12 +70,8 @@ from .workers import Job, JobWidgetMixin, Notice, Outcome
 __all__ = [
     "TrainWidget",
     "TrainingSet",
-    "device_choices",
-    "device_combo",
     "presets",
 ]
-
-MODEL_FILTER = "napari-lazyunet model (*.pt);;All files (*)"
 
 
 @dataclass
@@ -115,21 +110,6 @@ class TrainingSet:
             self.class_names,
             self.in_channels,
         )
-
-
-def device_choices() -> list[tuple[str, str, bool]]:
-    """Devices for the device menu: ``(value, label, available)``.
-
-    ``auto`` names the device it resolves to; CUDA and MPS are listed even
-    when absent (disabled), so the user sees what this machine offers.
-    """
-    usable = available_devices()
-    choices = [("auto", f"auto ({usable[0]})", True)]
-    cuda = [name for name in usable if name.startswith("cuda")]
-    choices += [(name, name, True) for name in cuda] or [("cuda", "cuda (not available)", False)]
-    choices.append(("mps", "mps" if "mps" in usable else "mps (not available)", "mps" in usable))
-    choices.append(("cpu", "cpu", True))
-    return choices
 
 
 def presets() -> dict[str, dict[str, Any]]:
@@ -173,21 +153,6 @@ def presets() -> dict[str, dict[str, Any]]:
             "validate_every": max(quick.steps // 10, 1),
         },
     }
-
-
-def _auto_or(value: float) -> float | None:
-    """None for a spin box at 0 (shown as "auto"), else its value."""
-    return None if value == 0 else value
-
-
-def device_combo() -> QComboBox:
-    """A device menu with the entries of :func:`device_choices` (absent devices disabled)."""
-    combo = QComboBox()
-    for value, label, ok in device_choices():
-        combo.addItem(label, value)
-        if not ok:
-            combo.model().item(combo.count() - 1).setEnabled(False)
-    return combo
 
 
 PRESET_LABELS = {
@@ -282,7 +247,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
         self.multitask_check = QCheckBox("multi-task U-Net (off: single-task baseline)")
         self.multitask_check.setChecked(defaults.model.multitask)
         form.addRow(self.multitask_check)
-        self.inner_check = _check(
+        self.inner_check = check_box(
             "inner regions also teach segmentation",
             defaults.train.segmentation_from_inner,
             "On images without an exact mask, count the painted inner regions as object "
@@ -290,7 +255,7 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "loss); alone, with very few strong images, it tends to make objects too large",
         )
         form.addRow(self.inner_check)
-        self.far_check = _check(
+        self.far_check = check_box(
             "far background also teaches segmentation",
             defaults.train.segmentation_far_background,
             "On images without an exact mask whose every object is painted (detection not "
@@ -300,11 +265,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
         )
         form.addRow(self.far_check)
         # 0 = auto everywhere below: chosen from the data when training starts.
-        self.base_spin = _spin(0, 256, 0, auto=True)
+        self.base_spin = spin_box(0, 256, 0, auto=True)
         form.addRow("Base channels", self.base_spin)
-        self.depth_spin = _spin(0, 6, 0, auto=True)
+        self.depth_spin = spin_box(0, 6, 0, auto=True)
         form.addRow("Depth", self.depth_spin)
-        self.steps_spin = _spin(0, 1_000_000, 0, auto=True)
+        self.steps_spin = spin_box(0, 1_000_000, 0, auto=True)
         self.steps_spin.setToolTip("Optimiser steps; auto: as many as fit in the time budget")
         form.addRow("Steps", self.steps_spin)
         self.budget_spin = QDoubleSpinBox()
@@ -316,9 +281,9 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "Wall-clock time for training when Steps is auto, calibration included"
         )
         form.addRow("Time budget", self.budget_spin)
-        self.batch_spin = _spin(0, 1024, 0, auto=True)
+        self.batch_spin = spin_box(0, 1024, 0, auto=True)
         form.addRow("Batch size", self.batch_spin)
-        self.patch_spin = _spin(0, 4096, 0, step=16, auto=True)
+        self.patch_spin = spin_box(0, 4096, 0, step=16, auto=True)
         form.addRow("Patch size", self.patch_spin)
         self.lr_spin = QDoubleSpinBox()
         self.lr_spin.setDecimals(6)
@@ -338,11 +303,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
             "and finely sampled); the model keeps it and resizes images it predicts"
         )
         form.addRow("Input scale", self.scale_spin)
-        self.validate_spin = _spin(0, 1_000_000, defaults.train.validate_every)
+        self.validate_spin = spin_box(0, 1_000_000, defaults.train.validate_every)
         form.addRow("Validate every", self.validate_spin)
         self.device_combo = device_combo()
         form.addRow("Device", self.device_combo)
-        self.threads_spin = _spin(0, 1024, max(1, (os.cpu_count() or 2) - 1))
+        self.threads_spin = spin_box(0, 1024, max(1, (os.cpu_count() or 2) - 1))
         self.threads_spin.setToolTip(
             "CPU threads for training (0: all). One core is left free by default "
             "so the viewer stays responsive."
@@ -541,11 +506,11 @@ class TrainWidget(JobWidgetMixin, QWidget):
     def train_options(self) -> dict[str, Any]:
         """Fields of :class:`~napari_lazyunet.config.TrainConfig` set in the form."""
         return {
-            "steps": _auto_or(self.steps_spin.value()),
+            "steps": auto_or(self.steps_spin.value()),
             "time_budget": float(self.budget_spin.value()),
-            "batch_size": _auto_or(self.batch_spin.value()),
-            "patch_size": _auto_or(self.patch_spin.value()),
-            "learning_rate": _auto_or(float(self.lr_spin.value())),
+            "batch_size": auto_or(self.batch_spin.value()),
+            "patch_size": auto_or(self.patch_spin.value()),
+            "learning_rate": auto_or(float(self.lr_spin.value())),
             "validate_every": self.validate_spin.value(),
             "device": self.device_combo.currentData(),
             "num_threads": self.threads_spin.value(),
@@ -559,12 +524,12 @@ class TrainWidget(JobWidgetMixin, QWidget):
             model={
                 "class_names": tuple(class_names),
                 "in_channels": int(in_channels),
-                "base_channels": _auto_or(self.base_spin.value()),
-                "depth": _auto_or(self.depth_spin.value()),
+                "base_channels": auto_or(self.base_spin.value()),
+                "depth": auto_or(self.depth_spin.value()),
                 "multitask": self.multitask_check.isChecked(),
             },
             train=self.train_options(),
-            predict={"input_scale": _auto_or(float(self.scale_spin.value()))},
+            predict={"input_scale": auto_or(float(self.scale_spin.value()))},
         )
 
     def apply_preset(self, name: str) -> None:
@@ -832,20 +797,3 @@ class TrainWidget(JobWidgetMixin, QWidget):
     def _show_error(self, error: BaseException | str | None) -> None:
         text = notify_error(error if error is not None else "training failed")
         self.status.setText(text)
-
-
-def _check(text: str, checked: bool, tooltip: str) -> QCheckBox:
-    box = QCheckBox(text)
-    box.setChecked(checked)
-    box.setToolTip(tooltip)
-    return box
-
-
-def _spin(low: int, high: int, value: int, step: int = 1, auto: bool = False) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
-    if auto:
-        spin.setSpecialValueText("auto")  # 0 = chosen from the data
-    spin.setValue(value)
-    return spin
