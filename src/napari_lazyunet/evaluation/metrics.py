@@ -1,5 +1,9 @@
 """Evaluation metrics: pixel Dice, GlaS object metrics, instance F1, AJI, interface P/R.
 
+The one module to import for scores. The GlaS object metrics are defined in
+:mod:`.glas` and the object matching they share with instance F1 and AJI in
+:mod:`.matching`; both are re-exported here.
+
 All functions take label images as numpy arrays, never modify them and return
 plain Python floats / ints / dicts, so that results can go straight into JSON.
 
@@ -9,7 +13,7 @@ Conventions
 * Instance label images hold ``0`` for background and any positive integer
   per object; labels need not be consecutive.
 * Object-to-object overlaps are computed once per call as a contingency
-  matrix with :func:`numpy.bincount` (see :func:`_contingency`), so the cost is
+  matrix with :func:`numpy.bincount` (see :func:`contingency`), so the cost is
   one pass over the image plus work on an ``(n_truth + 1, n_pred + 1)``
   matrix, not one pass over the image per object.
 
@@ -25,11 +29,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.optimize import linear_sum_assignment
+
+from .glas import object_dice, object_f1, object_hausdorff
+from .matching import (
+    as_label_image,
+    as_mask,
+    best_partner,
+    check_same_shape,
+    contingency,
+    f1_scores,
+    match_pairs,
+)
 
 __all__ = [
     "aggregated_jaccard_index",
@@ -43,132 +56,6 @@ __all__ = [
     "pool_interface_scores",
     "touching_objects_recognised",
 ]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _as_label_image(array: np.ndarray, name: str) -> np.ndarray:
-    """Return ``array`` as a non-negative integer array, or raise ``ValueError``."""
-    array = np.asarray(array)
-    if array.dtype == bool:
-        return array.astype(np.intp)
-    if not np.issubdtype(array.dtype, np.integer):
-        if np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0):
-            array = array.astype(np.int64)  # whole-number floats from some readers
-        else:
-            raise ValueError(f"{name} must hold integer labels, got dtype {array.dtype}")
-    if array.size and array.min() < 0:
-        raise ValueError(f"{name} must not contain negative labels (min {array.min()})")
-    return array
-
-
-def _check_same_shape(a: np.ndarray, b: np.ndarray, names: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"{names} must have the same shape, got {a.shape} and {b.shape}")
-
-
-def _as_mask(array: np.ndarray) -> np.ndarray:
-    return np.asarray(array) != 0
-
-
-def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Map arbitrary labels to ``0..n`` (0 stays background); return the map and ``n``."""
-    ids = np.unique(labels)
-    if ids.size == 0 or ids[0] != 0:
-        ids = np.concatenate([[0], ids]).astype(ids.dtype)
-    # searchsorted gives the position of each value in the sorted ids: a dense relabelling.
-    return np.searchsorted(ids, labels).astype(np.intp), ids.size - 1
-
-
-@dataclass(frozen=True)
-class _Overlap:
-    """Dense labels and the truth x prediction contingency matrix.
-
-    ``matrix[i, j]`` is the number of pixels with truth object ``i`` and
-    predicted object ``j``; row / column 0 is background.
-    """
-
-    truth: np.ndarray  # (Y, X) labels 0..n_truth
-    pred: np.ndarray  # (Y, X) labels 0..n_pred
-    matrix: np.ndarray  # (n_truth + 1, n_pred + 1) int64
-
-    @property
-    def n_truth(self) -> int:
-        return self.matrix.shape[0] - 1
-
-    @property
-    def n_pred(self) -> int:
-        return self.matrix.shape[1] - 1
-
-    @property
-    def truth_area(self) -> np.ndarray:
-        return self.matrix.sum(axis=1)[1:]
-
-    @property
-    def pred_area(self) -> np.ndarray:
-        return self.matrix.sum(axis=0)[1:]
-
-    @property
-    def intersection(self) -> np.ndarray:
-        """``(n_truth, n_pred)`` pixel counts of object pairs."""
-        return self.matrix[1:, 1:]
-
-    def iou(self) -> np.ndarray:
-        inter = self.intersection
-        union = self.truth_area[:, None] + self.pred_area[None, :] - inter
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-
-
-def _contingency(pred_inst: np.ndarray, truth_inst: np.ndarray) -> _Overlap:
-    pred = _as_label_image(pred_inst, "pred_inst")
-    truth = _as_label_image(truth_inst, "truth_inst")
-    _check_same_shape(pred, truth, "pred_inst and truth_inst")
-    p, n_p = _relabel(pred)
-    t, n_t = _relabel(truth)
-    flat = t.ravel() * (n_p + 1) + p.ravel()
-    matrix = np.bincount(flat, minlength=(n_t + 1) * (n_p + 1)).reshape(n_t + 1, n_p + 1)
-    return _Overlap(truth=t, pred=p, matrix=matrix)
-
-
-def _best_partner(inter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row: column of maximal overlap and whether the row overlaps anything.
-
-    Ties go to the lowest label, as with a mode over sorted labels.
-    """
-    if inter.shape[1] == 0:
-        return np.zeros(inter.shape[0], dtype=np.intp), np.zeros(inter.shape[0], dtype=bool)
-    return np.argmax(inter, axis=1), inter.max(axis=1) > 0
-
-
-def _match(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one matching of truth rows to prediction columns with IoU >= threshold.
-
-    Maximises the number of matched pairs first and their summed IoU second
-    (weights ``big + iou`` with ``big`` above any possible IoU sum), so the
-    count is optimal even at thresholds below 0.5 where pairings conflict.
-    """
-    if iou.size == 0:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    valid = (iou >= threshold) & (iou > 0)
-    if not valid.any():
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    big = float(min(iou.shape) + 1)
-    weight = np.where(valid, big + iou, 0.0)
-    rows, cols = linear_sum_assignment(weight, maximize=True)
-    keep = valid[rows, cols]
-    return rows[keep], cols[keep]
-
-
-def _f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    """F1, precision, recall; 1.0 for all three when there is nothing at all."""
-    if tp + fp + fn == 0:
-        return 1.0, 1.0, 1.0
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn)
-    return float(f1), float(precision), float(recall)
 
 
 # --------------------------------------------------------------------------- pixel Dice
@@ -188,9 +75,9 @@ def dice(pred_mask: np.ndarray, truth_mask: np.ndarray) -> float:
         ``2 |P & T| / (|P| + |T|)``, and ``1.0`` when both masks are empty
         (nothing to find, nothing found).
     """
-    p = _as_mask(pred_mask)
-    t = _as_mask(truth_mask)
-    _check_same_shape(p, t, "pred_mask and truth_mask")
+    p = as_mask(pred_mask)
+    t = as_mask(truth_mask)
+    check_same_shape(p, t, "pred_mask and truth_mask")
     total = int(p.sum()) + int(t.sum())
     if total == 0:
         return 1.0
@@ -223,10 +110,10 @@ def dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> dict[
     """
     truth = np.asarray(truth)
     pred = np.asarray(pred)
-    _check_same_shape(pred, truth, "pred and truth")
+    check_same_shape(pred, truth, "pred and truth")
     counted = truth >= 0
-    p = _as_label_image(pred[counted], "pred")
-    t = _as_label_image(truth[counted], "truth")
+    p = as_label_image(pred[counted], "pred")
+    t = as_label_image(truth[counted], "truth")
     for arr, name in ((p, "pred"), (t, "truth")):
         if arr.size and arr.max() > n_classes:
             raise ValueError(f"{name} contains class {int(arr.max())} but n_classes={n_classes}")
@@ -239,239 +126,6 @@ def dice_per_class(pred: np.ndarray, truth: np.ndarray, n_classes: int) -> dict[
         c: (1.0 if total[c] == 0 else float(2 * inter[c] / total[c]))
         for c in range(1, n_classes + 1)
     }
-
-
-# --------------------------------------------------------------------------- GlaS metrics
-
-
-def object_f1(pred_inst: np.ndarray, truth_inst: np.ndarray) -> dict[str, float]:
-    """Object-level F1 score of the GlaS challenge.
-
-    Each segmented object is paired with the ground-truth object it overlaps
-    most; it is a true positive when it covers more than 50 % of that
-    ground-truth object's area. Every other segmented object is a false
-    positive, and every ground-truth object without a true positive is a false
-    negative. The strict ``> 50 %`` follows the challenge's evaluation code and
-    guarantees that at most one segmented object is a true positive for a
-    given ground-truth object.
-
-    Parameters
-    ----------
-    pred_inst, truth_inst : ndarray
-        Instance label images (0 = background) of the same shape.
-
-    Returns
-    -------
-    dict
-        ``f1``, ``precision``, ``recall`` (floats) and ``tp``, ``fp``, ``fn``
-        (ints). With no object in either image all scores are ``1.0``.
-
-    References
-    ----------
-    Sirinukunwattana et al., Medical Image Analysis 35 (2017), section 4.1.
-    """
-    ov = _contingency(pred_inst, truth_inst)
-    # Rows = segmented objects, columns = ground-truth objects.
-    inter = ov.intersection.T
-    best, hit = _best_partner(inter)
-    if ov.n_pred and ov.n_truth:
-        covered = inter[np.arange(ov.n_pred), best] / ov.truth_area[best]
-        tp = int(np.count_nonzero(hit & (covered > 0.5)))
-    else:
-        tp = 0
-    fp = ov.n_pred - tp
-    fn = ov.n_truth - tp
-    f1, precision, recall = _f1(tp, fp, fn)
-    return {"f1": f1, "precision": precision, "recall": recall, "tp": tp, "fp": fp, "fn": fn}
-
-
-def object_dice(pred_inst: np.ndarray, truth_inst: np.ndarray) -> float:
-    """Object-level Dice index of the GlaS challenge.
-
-    .. math::
-
-        D_{obj} = \\frac12 \\Big[\\sum_i \\gamma_i \\, D(G_i, S_*(G_i))
-                  + \\sum_j \\tilde\\sigma_j \\, D(\\tilde G_*(S_j), S_j)\\Big]
-
-    where ``G_i`` are ground-truth objects, ``S_j`` segmented objects,
-    ``S_*(G)`` the segmented object that overlaps ``G`` most (and
-    ``G_*(S)`` likewise), ``gamma_i = |G_i| / sum |G|`` and
-    ``sigma_j = |S_j| / sum |S|``. An object that overlaps nothing in the other
-    image contributes a Dice of 0.
-
-    Parameters
-    ----------
-    pred_inst, truth_inst : ndarray
-        Instance label images (0 = background) of the same shape.
-
-    Returns
-    -------
-    float
-        In ``[0, 1]``; ``1.0`` when both images are empty, ``0.0`` when only one
-        of them is.
-    """
-    ov = _contingency(pred_inst, truth_inst)
-    if ov.n_truth == 0 and ov.n_pred == 0:
-        return 1.0
-    if ov.n_truth == 0 or ov.n_pred == 0:
-        return 0.0
-    inter = ov.intersection
-    a_t, a_p = ov.truth_area, ov.pred_area
-
-    # Ground-truth side.
-    best_p, hit_t = _best_partner(inter)
-    i_t = inter[np.arange(ov.n_truth), best_p]
-    d_t = np.where(hit_t, 2 * i_t / (a_t + a_p[best_p]), 0.0)
-    # Prediction side.
-    best_t, hit_p = _best_partner(inter.T)
-    i_p = inter[best_t, np.arange(ov.n_pred)]
-    d_p = np.where(hit_p, 2 * i_p / (a_p + a_t[best_t]), 0.0)
-
-    return float(0.5 * (np.sum(a_t * d_t) / a_t.sum() + np.sum(a_p * d_p) / a_p.sum()))
-
-
-def _hausdorff_pair(
-    a: np.ndarray, b: np.ndarray, ia: int, ib: int, box_a: tuple, box_b: tuple
-) -> float:
-    """Exact Euclidean Hausdorff distance between objects ``ia`` of ``a`` and ``ib`` of ``b``.
-
-    Works on the bounding box of the union of both objects: every point of
-    either object lies in it, so the distance transforms there are exact and
-    cost only the box area.
-    """
-    sl = tuple(
-        slice(min(s.start, t.start), max(s.stop, t.stop)) for s, t in zip(box_a, box_b, strict=True)
-    )
-    ma = a[sl] == ia
-    mb = b[sl] == ib
-    # distance_transform_edt gives each non-zero pixel its distance to the nearest zero,
-    # so the transform of ~mb is the distance to object b.
-    h_ab = ndi.distance_transform_edt(~mb)[ma].max()
-    h_ba = ndi.distance_transform_edt(~ma)[mb].max()
-    return float(max(h_ab, h_ba))
-
-
-class _Hausdorff:
-    """Cached pairwise Hausdorff distances between objects of two dense label images."""
-
-    def __init__(self, a: np.ndarray, n_a: int, b: np.ndarray, n_b: int) -> None:
-        self.a, self.b = a, b
-        self.n_b = n_b
-        self.boxes_a = ndi.find_objects(a, max_label=n_a)
-        self.boxes_b = ndi.find_objects(b, max_label=n_b)
-        self.area_b = np.bincount(b.ravel(), minlength=n_b + 1)
-        self.cache: dict[tuple[int, int], float] = {}
-
-    def __call__(self, i: int, j: int) -> float:
-        """Distance between object ``i`` of ``a`` and ``j`` of ``b`` (1-based labels)."""
-        key = (i, j)
-        if key not in self.cache:
-            self.cache[key] = _hausdorff_pair(
-                self.a, self.b, i, j, self.boxes_a[i - 1], self.boxes_b[j - 1]
-            )
-        return self.cache[key]
-
-    def nearest(self, i: int) -> float:
-        """Smallest Hausdorff distance from object ``i`` of ``a`` to any object of ``b``.
-
-        Branch and bound, so that only a few exact distances are computed and
-        no full-image transform is needed. Inside a window around object
-        ``i`` (its box grown by a margin ``m``) one distance transform gives,
-        for every object of ``b``, its largest distance to ``i`` over its
-        pixels in the window: a lower bound of the Hausdorff distance. A pixel
-        outside the window is more than ``m`` away from ``i``, so an object
-        reaching outside has a bound of at least ``m``. Exact distances are
-        computed in increasing order of the bounds below ``m``; when the best
-        one found is at most ``m`` no other object can beat it, otherwise the
-        margin doubles and the search repeats (cached pairs are not redone).
-        """
-        box = self.boxes_a[i - 1]
-        shape = self.a.shape
-        margin = max(max(s.stop - s.start for s in box), 8)
-        best = math.inf
-        while True:
-            window = tuple(
-                slice(max(s.start - margin, 0), min(s.stop + margin, n))
-                for s, n in zip(box, shape, strict=True)
-            )
-            covers_all = all(
-                w.start == 0 and w.stop == n for w, n in zip(window, shape, strict=True)
-            )
-            dist = ndi.distance_transform_edt(self.a[window] != i)
-            labels_w = self.b[window].ravel()
-            lower = np.zeros(self.n_b + 1)
-            np.maximum.at(lower, labels_w, dist.ravel())
-            if not covers_all:
-                outside = np.bincount(labels_w, minlength=self.n_b + 1) < self.area_b
-                lower[outside] = np.maximum(lower[outside], margin)
-            lower[0] = math.inf  # background is no candidate
-            for j in np.argsort(lower, kind="stable"):
-                if lower[j] >= best or (not covers_all and lower[j] >= margin):
-                    break
-                best = min(best, self(i, int(j)))
-            if covers_all or best <= margin:
-                return best
-            margin *= 2
-
-
-def object_hausdorff(pred_inst: np.ndarray, truth_inst: np.ndarray) -> float:
-    """Object-level Hausdorff distance of the GlaS challenge, in pixels.
-
-    .. math::
-
-        H_{obj} = \\frac12 \\Big[\\sum_i \\gamma_i \\, H(G_i, S_*(G_i))
-                  + \\sum_j \\tilde\\sigma_j \\, H(\\tilde G_*(S_j), S_j)\\Big]
-
-    with the weights and the max-overlap partners of :func:`object_dice`. An
-    object that overlaps nothing in the other image is paired, as in the
-    challenge's evaluation code, with the object of the other image at the
-    smallest Hausdorff distance. When the other image has no object at all the
-    distance is the image diagonal ``sqrt(Y**2 + X**2)`` (the challenge code
-    leaves this case undefined; the diagonal is an upper bound of any
-    distance inside the image).
-
-    Parameters
-    ----------
-    pred_inst, truth_inst : ndarray
-        2-D instance label images (0 = background) of the same shape.
-
-    Returns
-    -------
-    float
-        Lower is better; ``0.0`` when both images are empty and the image
-        diagonal when only one of them is.
-
-    Notes
-    -----
-    Distances are Euclidean between pixel centres. Each pair is computed
-    exactly with distance transforms on the bounding box of the pair only.
-    """
-    ov = _contingency(pred_inst, truth_inst)
-    if ov.n_truth == 0 and ov.n_pred == 0:
-        return 0.0
-    if ov.n_truth == 0 or ov.n_pred == 0:
-        return float(math.hypot(*ov.truth.shape))
-    inter = ov.intersection
-    a_t, a_p = ov.truth_area, ov.pred_area
-    h_tp = _Hausdorff(ov.truth, ov.n_truth, ov.pred, ov.n_pred)
-    h_pt = _Hausdorff(ov.pred, ov.n_pred, ov.truth, ov.n_truth)
-
-    best_p, hit_t = _best_partner(inter)
-    d_t = np.array(
-        [
-            h_tp(i + 1, int(best_p[i]) + 1) if hit_t[i] else h_tp.nearest(i + 1)
-            for i in range(ov.n_truth)
-        ]
-    )
-    best_t, hit_p = _best_partner(inter.T)
-    d_p = np.array(
-        [
-            # Reuse the truth-side cache: H is symmetric.
-            h_tp(int(best_t[j]) + 1, j + 1) if hit_p[j] else h_pt.nearest(j + 1)
-            for j in range(ov.n_pred)
-        ]
-    )
-    return float(0.5 * (np.sum(a_t * d_t) / a_t.sum() + np.sum(a_p * d_p) / a_p.sum()))
 
 
 # --------------------------------------------------------------------------- instance metrics
@@ -501,12 +155,12 @@ def instance_f1(
     """
     if not 0 < iou_threshold <= 1:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-    ov = _contingency(pred_inst, truth_inst)
-    rows, _ = _match(ov.iou(), iou_threshold)
+    ov = contingency(pred_inst, truth_inst)
+    rows, _ = match_pairs(ov.iou(), iou_threshold)
     tp = int(rows.size)
     fp = ov.n_pred - tp
     fn = ov.n_truth - tp
-    f1, precision, recall = _f1(tp, fp, fn)
+    f1, precision, recall = f1_scores(tp, fp, fn)
     return {"f1": f1, "precision": precision, "recall": recall, "tp": tp, "fp": fp, "fn": fn}
 
 
@@ -531,7 +185,7 @@ def aggregated_jaccard_index(pred_inst: np.ndarray, truth_inst: np.ndarray) -> f
     float
         In ``[0, 1]``; ``1.0`` when both images are empty.
     """
-    ov = _contingency(pred_inst, truth_inst)
+    ov = contingency(pred_inst, truth_inst)
     if ov.n_truth == 0 and ov.n_pred == 0:
         return 1.0
     a_t, a_p = ov.truth_area, ov.pred_area
@@ -539,7 +193,7 @@ def aggregated_jaccard_index(pred_inst: np.ndarray, truth_inst: np.ndarray) -> f
     union_sum = 0
     used = np.zeros(ov.n_pred, dtype=bool)
     if ov.n_truth:
-        best, hit = _best_partner(ov.iou())
+        best, hit = best_partner(ov.iou())
         rows = np.flatnonzero(hit)
         cols = best[rows]
         inter = ov.intersection[rows, cols]
@@ -584,9 +238,9 @@ def interface_precision_recall(
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    p = _as_mask(pred_interface)
-    t = _as_mask(truth_interface)
-    _check_same_shape(p, t, "pred_interface and truth_interface")
+    p = as_mask(pred_interface)
+    t = as_mask(truth_interface)
+    check_same_shape(p, t, "pred_interface and truth_interface")
     n_p = int(p.sum())
     n_t = int(t.sum())
     pred_correct = truth_found = 0
@@ -692,12 +346,12 @@ def touching_objects_recognised(
         raise ValueError(f"touch_distance must be >= 1, got {touch_distance}")
     if not 0 < iou_threshold <= 1:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-    ov = _contingency(pred_inst, truth_inst)
+    ov = contingency(pred_inst, truth_inst)
     if ov.truth.ndim != 2:
         raise ValueError(f"expected 2-D label images, got shape {ov.truth.shape}")
     touching = _touching_labels(ov.truth, int(touch_distance))
     n_touching = int(touching.sum())
     if n_touching == 0:
         return math.nan
-    rows, _ = _match(ov.iou(), iou_threshold)
+    rows, _ = match_pairs(ov.iou(), iou_threshold)
     return float(np.count_nonzero(touching[rows]) / n_touching)
