@@ -42,7 +42,7 @@ from napari_lazyunet.core.recovery import (
 
 from ._notify import PluginInputError, notify_error, notify_info, notify_warning
 from .classes import class_names
-from .io_hooks import is_project_folder, label_stack, plane_file_names
+from .io_hooks import is_project_folder, label_stack, plane_file_names, saved_plane
 from .labels_layers import link_label_layers
 from .links import LINK_KEY, ROLES, linked_image, linked_layers
 from .planes import (
@@ -69,14 +69,7 @@ def _plane_labels(image: Image, layers: dict[str, Labels], plane: int) -> tuple[
     for role in ROLES:
         layer = layers.get(role)
         array = None if layer is None else plane_data(layer, index)
-        # Nothing painted is no label (as when saving a project): an empty
-        # separation file would say "no interface here".
-        if (
-            array is not None
-            and not array.any()
-            and not (role == "segmentation" and is_strong(image, plane))
-        ):
-            array = None
+        array = saved_plane(array, role, is_strong(image, plane))  # as saving a project does
         if array is not None:
             digest.update(role.encode())
             digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
@@ -196,17 +189,13 @@ class LabelAutosaver:
         names = plane_file_names(
             image.metadata[LINK_KEY], image.name, n_planes(image), len(label_shape(image)) > 2
         )
-        changed: list[tuple[int, ImageLabels, bytes]] = []
-        for plane in range(n_planes(image)):
-            labels, digest = _plane_labels(image, layers, plane)
-            if self._saved.get((link, plane)) != digest:
-                changed.append((plane, labels, digest))
-        if not changed:
+        planes = [(plane, *_plane_labels(image, layers, plane)) for plane in range(n_planes(image))]
+        if all(self._saved.get((link, plane)) == digest for plane, _, digest in planes):
             return None
         keep = [role for role in ROLES if role not in layers]
         folder = self._folder_for(image, link)
         try:
-            changed = self._write(image, folder, names, changed, keep)
+            written = self._write(image, folder, names, planes, link, keep)
         except (ProjectError, OSError) as error:
             own = self._recovery_folder(image)
             if folder == own:
@@ -216,8 +205,8 @@ class LabelAutosaver:
                 f"they are kept in {own} instead"
             )
             folder = self._folders[link] = own
-            changed = self._write(image, folder, names, changed, keep)
-        for plane, _, digest in changed:
+            written = self._write(image, folder, names, planes, link, keep)
+        for plane, _, digest in written:
             self._saved[(link, plane)] = digest
         return folder
 
@@ -226,16 +215,18 @@ class LabelAutosaver:
         image: Image,
         folder: Path,
         names: list[str],
-        changed: list[tuple[int, ImageLabels, bytes]],
+        planes: list[tuple[int, ImageLabels, bytes]],
+        link: str,
         keep: list[str],
     ) -> list[tuple[int, ImageLabels, bytes]]:
-        """Write the changed planes (every plane into a new folder); return what was written."""
+        """Write the planes changed since the last save into ``folder`` (all of them into a
+        new folder, which holds every plane's image and labels); return those written."""
         new = not is_project_folder(folder)
-        if new:  # a new recovery project holds every plane's image and labels
-            layers = linked_layers(self._viewer(), image)
-            changed = [
-                (plane, *_plane_labels(image, layers, plane)) for plane in range(n_planes(image))
-            ]
+        changed = [
+            (plane, labels, digest)
+            for plane, labels, digest in planes
+            if new or self._saved.get((link, plane)) != digest
+        ]
         autosave_labels(
             folder,
             [names[plane] for plane, _, _ in changed],

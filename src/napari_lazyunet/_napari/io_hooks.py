@@ -34,6 +34,7 @@ __all__ = [
     "plane_file_names",
     "project_folder_of",
     "read_project",
+    "saved_plane",
     "write_project",
 ]
 
@@ -176,6 +177,15 @@ def _stem(text: str) -> str:
     return stem or "image"
 
 
+def saved_plane(array: np.ndarray | None, role: str, strong: bool) -> np.ndarray | None:
+    """What is saved of one plane of a labels layer: ``None`` when nothing is painted
+    (an empty separation file would say "no interface here"), except the
+    segmentation of a strong plane, whose empty mask is exact."""
+    if array is not None and not array.any() and not (role == "segmentation" and strong):
+        return None
+    return array
+
+
 def plane_file_names(meta: dict[str, Any], layer_name: str, n: int, stacked: bool) -> list[str]:
     """File stems of an image layer's ``n`` planes in a project folder: the names it was
     read with, else the layer name (numbered ``NAME_000``... for a stack)."""
@@ -255,10 +265,7 @@ def write_project(path: str, layer_data: list[LayerData]) -> list[str]:
             for role in ROLES:
                 array = linked.get(role)
                 array = None if array is None else np.asarray(array[index] if index else array)
-                is_strong = role == "segmentation" and flat in strong
-                if array is not None and not array.any() and not is_strong:
-                    array = None
-                arrays[role] = array
+                arrays[role] = saved_plane(array, role, flat in strong)
             names.append(name)
             images.append(np.asarray(data[index] if index else data))
             labels.append(

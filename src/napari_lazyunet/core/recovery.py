@@ -171,7 +171,7 @@ def autosave_labels(
     class_names: Sequence[str],
     images: Sequence[np.ndarray] | None = None,
     keep: Sequence[str] = (),
-) -> list[Path]:
+) -> None:
     """Write the labels of some planes into a project folder, keeping everything else.
 
     A folder that is not a project yet (a new recovery folder) gets the
@@ -194,27 +194,15 @@ def autosave_labels(
         The planes' images, written only when the folder is new.
     keep : sequence of str
         Tasks whose files are never removed.
-
-    Returns
-    -------
-    list of Path
-        The label files written.
     """
     folder = Path(folder)
     if not ((folder / PROJECT_FILE).is_file() or (folder / PROJECT_YAML).is_file()):
         if images is None:
             raise ValueError(f"{folder} is not a project yet: give the images to create it")
         save_project(folder, names, images, labels, class_names)
-        return [
-            folder / task / f"{name}.tif"
-            for name, lab in zip(names, labels, strict=True)
-            for task in ("detection", "separation", "segmentation")
-            if getattr(lab, task) is not None
-        ]
-    written: list[Path] = []
+        return
     for name, lab in zip(names, labels, strict=True):
-        written += save_labels(folder, name, lab, keep=keep)
-    return written
+        save_labels(folder, name, lab, keep=keep)
 
 
 def model_recovery_path(root: Path | None = None, now: float | None = None) -> Path:

@@ -320,7 +320,7 @@ def iter_train(
                 tcfg.recalibration_batches,
                 amp,
             )
-        if tcfg.calibrate_detection:
+        if "detection threshold" in stages:
             yield stage("detection threshold")
             calibrated["detection_threshold"] = calibrate_detection_threshold(
                 model,
@@ -329,7 +329,7 @@ def iter_train(
                 tcfg.recalibration_batches,
                 amp,
             )
-        if tcfg.calibrate_segmentation:
+        if "segmentation threshold" in stages:
             yield stage("segmentation threshold")
             calibrated["segmentation_threshold"] = calibrate_segmentation_threshold(
                 model, prepared, config.predict, device, time_limit=calibration_time
