@@ -1,9 +1,16 @@
-"""Choice of the torch device: CUDA, then Apple MPS, then CPU."""
+"""Choice of the torch device (CUDA, then Apple MPS, then CPU) and torch's process-wide settings.
+
+Torch's thread count and its denormal switch belong to the process (the
+switch to the calling thread), not to a model: work that changes them puts
+back what it found when it ends (:func:`denormals_flushed` for a block,
+:class:`TorchSettings` for a training run).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
@@ -73,3 +80,46 @@ def denormals_flushed() -> Iterator[None]:
     finally:
         if not before:
             torch.set_flush_denormal(False)
+
+
+@dataclass(frozen=True)
+class TorchSettings:
+    """Torch's thread count and denormal switch as they were before training changed them.
+
+    Attributes
+    ----------
+    num_threads : int
+        :func:`torch.get_num_threads` before.
+    flush_denormal : bool
+        Whether this thread flushed denormals before (:func:`flushing_denormals`).
+    """
+
+    num_threads: int
+    flush_denormal: bool
+
+    @classmethod
+    def set_for_training(cls, num_threads: int | None) -> TorchSettings:
+        """Remember the current settings, then use ``num_threads`` and flush denormals.
+
+        Parameters
+        ----------
+        num_threads : int or None
+            Threads for torch; ``0`` or ``None`` keeps the current count.
+
+        Returns
+        -------
+        TorchSettings
+            The settings found, for :meth:`restore`.
+        """
+        threads_before = torch.get_num_threads()
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        # Denormals slow CPU convolutions several times over (see denormals_flushed).
+        flushing_before = flushing_denormals()
+        torch.set_flush_denormal(True)
+        return cls(threads_before, flushing_before)
+
+    def restore(self) -> None:
+        """Put torch's thread count and this thread's denormal switch back as they were."""
+        torch.set_num_threads(self.num_threads)
+        torch.set_flush_denormal(self.flush_denormal)

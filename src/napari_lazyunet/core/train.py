@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,94 +22,21 @@ import torch
 
 from ..config import LazyUNetConfig
 from .autoconfig import configure_training
-from .calibrate import (
-    THRESHOLD_GRID,
-    calibrate_detection_threshold,
-    calibrate_segmentation_threshold,
-    calibrate_separation_threshold,
-    calibration_sampler,
-    recalibrate_batchnorm,
-)
 from .checkpoint import Checkpoint, TrainingState, check_writable, save_checkpoint
-from .devices import flushing_denormals, resolve_device
+from .devices import TorchSettings, resolve_device
+from .final_stages import iter_final_stages
 from .fingerprint import DataFingerprint
-from .health import TrainingHealthWarning, health_messages, labelled_recall
 from .labels import (
     ImageLabels,
 )
 from .losses import multitask_loss
+from .resume import load_optimizer_state, sampler_rng
 from .sampling import PatchSampler
 from .schedule import StepBudget, learning_rate_factor
+from .train_events import CalibrationEvent, TrainEvent, TrainingDiverged
 from .training_set import evaluate_set, prepare_set
 
-
-class TrainingDiverged(FloatingPointError):
-    """The loss or the weights became NaN or infinite; the message says what was kept.
-
-    The checkpoint path is never written after this: it keeps the last
-    model written with finite weights, or what was there before the run.
-    """
-
-
-@dataclass(frozen=True)
-class TrainEvent:
-    """Progress after one optimiser step.
-
-    Attributes
-    ----------
-    step, total_steps : int
-        Steps done (counting from 1) and planned.
-    loss : float
-        Weighted total loss of this step.
-    losses : dict of float
-        Unweighted loss per task (only tasks the model has).
-    validation : dict of float or None
-        ``val_loss`` (and ``val_dice`` when the validation set has strong
-        images), on the steps where validation ran.
-    elapsed : float
-        Seconds since training started.
-    checkpoint : str or None
-        Path of the checkpoint written at this step, if any.
-    """
-
-    step: int
-    total_steps: int
-    loss: float
-    losses: dict[str, float]
-    validation: dict[str, float] | None
-    elapsed: float
-    checkpoint: str | None = None
-
-    @property
-    def fraction(self) -> float:
-        """Progress in [0, 1]."""
-        return self.step / self.total_steps
-
-
-@dataclass(frozen=True)
-class CalibrationEvent:
-    """Progress of the work after the last step, before the last :class:`TrainEvent`.
-
-    Attributes
-    ----------
-    stage : str
-        What starts now: ``"BatchNorm statistics"``, ``"separation threshold"``,
-        ``"detection threshold"``, ``"segmentation threshold"`` or ``"health checks"``.
-    done, total : int
-        Stages finished and stages in all.
-    elapsed : float
-        Seconds since training started.
-    """
-
-    stage: str
-    done: int
-    total: int
-    elapsed: float
-
-    @property
-    def fraction(self) -> float:
-        """Progress of the calibration in [0, 1]."""
-        return self.done / self.total
+__all__ = ["CalibrationEvent", "TrainEvent", "TrainingDiverged", "iter_train", "train"]
 
 
 def _loss(outputs, targets, config: LazyUNetConfig):
@@ -227,20 +152,15 @@ def iter_train(
     if config.model.multitask and not interfaces_labelled:
         # An untrained separation head would cut objects at random.
         config = config.replace(predict={"separate_touching": False})
-    threads_before = torch.get_num_threads()
-    if tcfg.num_threads:
-        torch.set_num_threads(tcfg.num_threads)
-    # Denormals slow CPU convolutions several times over (devices.denormals_flushed);
-    # the switch and the thread count are restored when training ends.
-    flushing_before = flushing_denormals()
-    torch.set_flush_denormal(True)
+    # Threads and flushed denormals for training; restored when training ends.
+    torch_before = TorchSettings.set_for_training(tcfg.num_threads)
     torch.manual_seed(tcfg.seed)
-    rng = _sampler_rng(tcfg.seed, start_step, training_state)
+    rng = sampler_rng(tcfg.seed, start_step, training_state)
     drawn_state = rng.bit_generator.state
     sampler = PatchSampler(prepared.images, prepared.targets, prepared.strong, tcfg, rng)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=tcfg.learning_rate)
-    _load_optimizer_state(optimizer, training_state)
+    load_optimizer_state(optimizer, training_state)
     budget = StepBudget(tcfg, started)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda done: learning_rate_factor(tcfg.lr_schedule, done, budget.steps)
@@ -288,83 +208,29 @@ def iter_train(
         last_write, written_step = time.perf_counter(), step
         return written
 
-    def finish(completed: bool) -> Iterator[CalibrationEvent]:
-        """Final BatchNorm statistics, the thresholds they give, then the health checks;
-        a :class:`CalibrationEvent` before each stage."""
+    def calibrated(new_config: LazyUNetConfig) -> None:
         nonlocal config
-        stages = ["BatchNorm statistics"]
-        if tcfg.calibrate_separation and config.predict.separate_touching:
-            stages.append("separation threshold")
-        if tcfg.calibrate_detection:
-            stages.append("detection threshold")
-        if tcfg.calibrate_segmentation:
-            stages.append("segmentation threshold")
-        stages.append("health checks")
-
-        def stage(name: str) -> CalibrationEvent:
-            return CalibrationEvent(
-                name, stages.index(name), len(stages), time.perf_counter() - started
-            )
-
-        yield stage("BatchNorm statistics")
-        recalibrate_batchnorm(model, sampler, device, tcfg.recalibration_batches, amp)
-        # Calibration gets at most a twentieth of the time training took.
-        calibration_time = max(2.0, 0.05 * (time.perf_counter() - started))
-        calibrated = {}
-        if "separation threshold" in stages:
-            yield stage("separation threshold")
-            calibrated["separation_threshold"] = calibrate_separation_threshold(
-                model,
-                calibration_sampler(prepared, tcfg, step),
-                device,
-                tcfg.recalibration_batches,
-                amp,
-            )
-        if "detection threshold" in stages:
-            yield stage("detection threshold")
-            calibrated["detection_threshold"] = calibrate_detection_threshold(
-                model,
-                calibration_sampler(prepared, tcfg, step + 2),
-                device,
-                tcfg.recalibration_batches,
-                amp,
-            )
-        if "segmentation threshold" in stages:
-            yield stage("segmentation threshold")
-            calibrated["segmentation_threshold"] = calibrate_segmentation_threshold(
-                model, prepared, config.predict, device, time_limit=calibration_time
-            )
-        calibrated = {key: value for key, value in calibrated.items() if value is not None}
-        calibrated["separate_touching"] = config.predict.separate_touching
-        config = config.replace(predict=calibrated)
+        config = new_config
         if on_calibrated is not None:
-            on_calibrated(config)
-        yield stage("health checks")
-        recall = labelled_recall(
+            on_calibrated(new_config)
+
+    def finish(completed: bool) -> Iterator[CalibrationEvent]:
+        return iter_final_stages(
             model,
-            calibration_sampler(prepared, tcfg, step + 1),
+            config,
+            prepared,
+            sampler,
             device,
-            max(1, tcfg.recalibration_batches // 4),
-            config,
             amp,
-        )
-        spread = (
-            fingerprint.diameter_p95 / fingerprint.diameter_p05
-            if fingerprint.diameter_p05
-            else None
-        )
-        messages = health_messages(
-            history[first_record:],
-            step - start_step if completed else None,
-            config,
-            recall,
-            n_strong=sum(prepared.strong),
+            started=started,
+            step=step,
+            history=history,
+            first_record=first_record,
+            steps_done=step - start_step if completed else None,
             interfaces_labelled=interfaces_labelled,
-            size_spread=spread,
-            grid_floor=THRESHOLD_GRID[0],
+            fingerprint=fingerprint,
+            on_calibrated=calibrated,
         )
-        for message in messages:
-            warnings.warn(message, TrainingHealthWarning, stacklevel=3)
 
     finished = failed = False
     try:
@@ -444,8 +310,7 @@ def iter_train(
                         pass  # a closed generator yields no more events
                     write_checkpoint()
         finally:
-            torch.set_num_threads(threads_before)
-            torch.set_flush_denormal(flushing_before)
+            torch_before.restore()
 
 
 def _weights_finite(model: torch.nn.Module) -> bool:
@@ -455,48 +320,6 @@ def _weights_finite(model: torch.nn.Module) -> bool:
         for tensor in (*model.parameters(), *model.buffers())
         if tensor.is_floating_point()
     )
-
-
-def _sampler_rng(seed: int, start_step: int, state: TrainingState | None) -> np.random.Generator:
-    """The patch sampler's generator: where the last call left it, else from the seed.
-
-    A stored generator is used only when it was drawn from the same
-    ``seed``; otherwise (and for model files without one) sampling starts
-    from ``seed + start_step`` as it always did.
-    """
-    rng = np.random.default_rng(seed + start_step)
-    saved = None if state is None or state.seed != seed else state.sampler_rng
-    kind = type(rng.bit_generator).__name__
-    if isinstance(saved, dict) and saved.get("bit_generator") == kind:
-        try:
-            rng.bit_generator.state = saved
-        except (TypeError, ValueError, KeyError):
-            rng = np.random.default_rng(seed + start_step)
-    return rng
-
-
-def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: TrainingState | None) -> None:
-    """Continue Adam's moments and step counts from ``state`` when they fit these parameters.
-
-    The learning rate and the other settings stay those of this call (the
-    stored parameter groups are not reused). A state for other parameter
-    shapes (another network) is ignored: Adam starts afresh.
-    """
-    if state is None or not isinstance(state.optimizer, dict):
-        return
-    saved = state.optimizer.get("state")
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    if not isinstance(saved, dict) or not saved:
-        return
-    for index, values in saved.items():
-        if not isinstance(index, int) or not 0 <= index < len(params):
-            return
-        for key in ("exp_avg", "exp_avg_sq"):
-            value = values.get(key) if isinstance(values, dict) else None
-            if not isinstance(value, torch.Tensor) or value.shape != params[index].shape:
-                return
-    current = optimizer.state_dict()
-    optimizer.load_state_dict({"state": saved, "param_groups": current["param_groups"]})
 
 
 def train(
