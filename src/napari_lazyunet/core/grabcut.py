@@ -30,56 +30,30 @@ scribbles are finally written over the result, so they are always respected
 exactly.
 
 Intensities: OpenCV's GrabCut needs 8-bit, 3-channel images; see
-:func:`image_to_uint8` for the conversion.
+:func:`~napari_lazyunet.core.uint8_image.image_to_uint8` for the conversion.
+
+This module checks the inputs, finds the objects and their scribbles, runs
+one GrabCut per object in threads and settles the overlaps; one object's
+GrabCut, with the constants it was tuned with, is in :mod:`.grabcut_object`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import watershed
 
+from .grabcut_object import ObjectInputs, keep_seeded, refine_object, union_box
 from .labels import as_label_array, inner_region_ids, painted_regions
+from .uint8_image import image_to_uint8
 
 __all__ = ["GrabCutResult", "image_to_uint8", "refine_with_grabcut"]
-
-#: Percentiles of the per-channel stretch to 8 bits (images that are not uint8).
-PERCENTILES = (0.5, 99.5)
-
-# How far an object may grow beyond its inner region (pixels farther away are
-# sure background) and the band that starts as probable foreground, as
-# multiples of the inner region's inner radius r (its largest distance to
-# its own edge). An inner region covering a third of a disc lies ~0.8 r
-# inside the disc's edge; elongated objects grow farther. Chosen on GlaS and
-# BBBC039 (benchmarks/grabcut.py): margins of 1.0, 1.25, 2.0 and 2.5 r and
-# bands of 0.25 and 0.5 r did worse.
-_MARGIN_SCALE = 1.5
-_BAND_SCALE = 0.8
-# Larger crops run GrabCut on a copy downsampled to about this many pixels (the
-# mask is upsampled and smoothed back); beyond it GrabCut costs much more and
-# gains little.
-_MAX_PIXELS = 110 * 110
-# GrabCut stops iterating when fewer than this fraction of the pixels change.
-_SETTLED = 1e-3
-# Gaussian smoothing (sigma, in pixels of the GrabCut grid) of the mask before
-# thresholding it back at full resolution.
-_SMOOTH = 1.0
-# Downsampled crops (large, textured objects such as glands) are blurred with
-# this sigma (pixels of the GrabCut grid) before GrabCut, so that it models
-# the colour of regions rather than of single nuclei: +0.02 Dice on GlaS.
-# Small objects keep their sharp edges (a blur cost 0.01 Dice on BBBC039).
-_PRE_BLUR = 1.0
-# Fewer pixels than this on either side and GrabCut cannot fit its colour
-# models (5 Gaussians each); the object then keeps its inner region.
-_MIN_SAMPLES = 20
 
 
 @dataclass(frozen=True)
@@ -113,74 +87,6 @@ class GrabCutResult:
     timings_per_object: list[float]
     total_seconds: float
     cpu_timings_per_object: list[float] = field(default_factory=list)
-
-
-def image_to_uint8(image: np.ndarray) -> np.ndarray:
-    """Convert an image to the 8-bit, 3-channel array GrabCut needs.
-
-    Normalisation:
-
-    - ``uint8`` values are used as they are;
-    - ``bool`` becomes 0 / 255;
-    - any other dtype (``uint16``, other integers, floats) is stretched per
-      channel so that its 0.5th percentile maps to 0 and its 99.5th
-      percentile to 255, clipped, over the whole image (so all objects see
-      the same scale). A constant channel becomes 0. NaN counts as the low
-      end.
-
-    Channels: ``(Y, X)`` and ``(Y, X, 1)`` are repeated to three channels,
-    ``(Y, X, 2)`` gets a third channel of zeros, ``(Y, X, 3)`` is used as it
-    is and only the first three channels of ``(Y, X, C > 3)`` are used (e.g.
-    RGBA loses its alpha).
-
-    Parameters
-    ----------
-    image : ndarray
-        ``(Y, X)`` or ``(Y, X, C)``, channels last.
-
-    Returns
-    -------
-    ndarray
-        New C-contiguous ``uint8`` array ``(Y, X, 3)``; the input is never modified.
-    """
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[-1] < 1:
-        raise ValueError(
-            f"image must be (Y, X) or (Y, X, C) with channels last, got shape {image.shape}"
-        )
-    if image.dtype == np.uint8:
-        out = image
-    elif image.dtype == bool:
-        out = image.astype(np.uint8) * 255
-    elif np.issubdtype(image.dtype, np.number):
-        data = image.astype(np.float32)
-        out = np.empty(data.shape, dtype=np.uint8)
-        for c in range(data.shape[-1]):
-            channel = data[..., c]
-            finite = channel[np.isfinite(channel)]
-            if finite.size == 0:
-                out[..., c] = 0
-                continue
-            lo, hi = np.percentile(finite, PERCENTILES)
-            if not hi > lo:
-                lo, hi = float(finite.min()), float(finite.max())
-            if not hi > lo:
-                out[..., c] = 0
-                continue
-            scaled = (np.nan_to_num(channel, nan=lo) - lo) * (255.0 / (hi - lo))
-            out[..., c] = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
-    else:
-        raise ValueError(f"image has non-numeric dtype {image.dtype}")
-    n = out.shape[-1]
-    if n == 1:
-        out = np.repeat(out, 3, axis=-1)
-    elif n == 2:
-        out = np.concatenate([out, np.zeros_like(out[..., :1])], axis=-1)
-    elif n > 3:
-        out = out[..., :3]
-    return np.array(out, dtype=np.uint8, order="C", copy=True)
 
 
 def _check_label_image(array, shape, what: str) -> np.ndarray:
@@ -232,106 +138,6 @@ def _scribble_owner(sure_foreground: np.ndarray, seeds: np.ndarray) -> np.ndarra
     return owner
 
 
-def _box(sl: tuple[slice, slice], pad: int, shape: tuple[int, int]) -> tuple[slice, slice]:
-    return tuple(
-        slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(sl, shape, strict=True)
-    )  # type: ignore[return-value]
-
-
-def _union(a: tuple[slice, slice], b: tuple[slice, slice] | None) -> tuple[slice, slice]:
-    if b is None:
-        return a
-    return tuple(
-        slice(min(s.start, t.start), max(s.stop, t.stop)) for s, t in zip(a, b, strict=True)
-    )  # type: ignore[return-value]
-
-
-def _keep_seeded(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
-    """Components of ``mask`` that touch ``seed``."""
-    components, _ = painted_regions(mask)
-    keep = np.unique(components[seed & mask])
-    return np.isin(components, keep[keep != 0])
-
-
-@dataclass(frozen=True)
-class _Inputs:
-    image8: np.ndarray
-    seeds: np.ndarray  # object id of inner-region pixels
-    owner: np.ndarray  # object id of sure-foreground scribbles
-    hard_background: np.ndarray  # bool
-    iterations: int
-    margin: int
-
-
-def _refine_one(inputs: _Inputs, label: int, box: tuple[slice, slice]):
-    """GrabCut of one object; returns ``(label, crop, mask, (seconds, cpu_seconds))``."""
-    start, cpu_start = time.perf_counter(), time.thread_time()
-    seeds, owner = inputs.seeds, inputs.owner
-    own_seed = np.pad(seeds[box] == label, 1)
-    radius = float(ndi.distance_transform_edt(own_seed).max())
-    reach = max(float(inputs.margin), _MARGIN_SCALE * radius)
-    crop = _box(box, int(math.ceil(reach)) + 1, seeds.shape)
-    seed_c, owner_c = seeds[crop], owner[crop]
-    sure_fg = (seed_c == label) | (owner_c == label)
-    sure_bg = ((seed_c != 0) | (owner_c != 0) | inputs.hard_background[crop]) & ~sure_fg
-
-    distance = ndi.distance_transform_edt(~sure_fg)
-    mask = np.full(seed_c.shape, cv2.GC_PR_BGD, dtype=np.uint8)
-    mask[distance <= max(2.0, _BAND_SCALE * radius)] = cv2.GC_PR_FGD
-    mask[(distance > reach) | sure_bg] = cv2.GC_BGD
-    mask[sure_fg] = cv2.GC_FGD
-    grown = _grabcut(inputs.image8[crop], mask, inputs.iterations)
-    grown = _keep_seeded(grown, sure_fg)
-    # Fill enclosed holes (e.g. gland lumina), but never over sure background.
-    holes, n_holes = ndi.label(ndi.binary_fill_holes(grown) & ~grown)
-    if n_holes:
-        blocked = np.unique(holes[sure_bg])
-        grown |= (holes > 0) & ~np.isin(holes, blocked[blocked != 0])
-    grown &= ~sure_bg
-    grown |= sure_fg
-    return label, crop, grown, (time.perf_counter() - start, time.thread_time() - cpu_start)
-
-
-def _grabcut(image: np.ndarray, mask: np.ndarray, iterations: int) -> np.ndarray:
-    """Foreground of GrabCut from an initial mask; large crops run at a lower resolution."""
-    hard_fg = mask == cv2.GC_FGD
-    factor = math.sqrt(mask.size / _MAX_PIXELS)
-    if factor > 1.0:
-        size = tuple(max(int(round(n / factor)), 1) for n in mask.shape[::-1])
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        work = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
-    else:
-        image, work = np.ascontiguousarray(image), mask.copy()
-    n_fg = int(np.count_nonzero(work & 1))  # GC_FGD = 1 and GC_PR_FGD = 3 are odd
-    probable = np.count_nonzero(work >= cv2.GC_PR_BGD)
-    if n_fg < _MIN_SAMPLES or work.size - n_fg < _MIN_SAMPLES or probable == 0:
-        return hard_fg.copy()
-    if _PRE_BLUR > 0 and factor > 1.0:
-        image = cv2.GaussianBlur(image, (0, 0), _PRE_BLUR)
-    bgd_model, fgd_model = np.zeros((1, 65)), np.zeros((1, 65))
-    try:
-        work, bgd_model, fgd_model = cv2.grabCut(
-            image, work, None, bgd_model, fgd_model, 1, cv2.GC_INIT_WITH_MASK
-        )
-        # One iteration at a time, to stop as soon as the segmentation settles
-        # (usually after two or three of them).
-        for _ in range(iterations - 1):
-            before = work & 1
-            work, bgd_model, fgd_model = cv2.grabCut(
-                image, work, None, bgd_model, fgd_model, 1, cv2.GC_EVAL
-            )
-            if np.count_nonzero((work & 1) != before) <= _SETTLED * work.size:
-                break
-    except cv2.error:  # degenerate colour model (e.g. a flat crop)
-        return hard_fg.copy()
-    fg = (work & 1).astype(np.float32)
-    if factor > 1.0:
-        fg = cv2.resize(fg, mask.shape[::-1], interpolation=cv2.INTER_LINEAR)
-    if _SMOOTH > 0:
-        fg = cv2.GaussianBlur(fg, (0, 0), _SMOOTH * max(factor, 1.0))
-    return (fg > 0.5) | hard_fg
-
-
 def _resolve_overlaps(image8, seeds, owner, results, out, count):
     """Give each pixel claimed by several objects to one of them, by watershed."""
     contested = count > 1
@@ -339,7 +145,7 @@ def _resolve_overlaps(image8, seeds, owner, results, out, count):
     for label, crop, grown, _ in results:
         if np.any(grown & contested[crop]):
             involved.append((label, crop, grown))
-            box = _union(crop, box)
+            box = union_box(crop, box)
     if box is None:
         return
     gray = image8[box].astype(np.float32).mean(axis=-1)
@@ -357,7 +163,7 @@ def _resolve_overlaps(image8, seeds, owner, results, out, count):
     for label, crop, _ in involved:
         mine = out[crop] == label
         seed = (seeds[crop] == label) | (owner[crop] == label)
-        out[crop][mine & ~_keep_seeded(mine, seed)] = 0
+        out[crop][mine & ~keep_seeded(mine, seed)] = 0
 
 
 def refine_with_grabcut(
@@ -471,15 +277,15 @@ def refine_with_grabcut(
     for k in labels:
         box = seed_boxes[k - 1]
         if k <= len(scribble_boxes) and scribble_boxes[k - 1] is not None:
-            box = _union(box, scribble_boxes[k - 1])
+            box = union_box(box, scribble_boxes[k - 1])
         tasks.append((int(k), box))
-    inputs = _Inputs(image8, seeds, owner, hard_background, int(iterations), int(margin))
+    inputs = ObjectInputs(image8, seeds, owner, hard_background, int(iterations), int(margin))
     threads = min(n_threads or os.cpu_count() or 1, max(len(tasks), 1))
     if threads == 1:
-        results = [_refine_one(inputs, k, box) for k, box in tasks]
+        results = [refine_object(inputs, k, box) for k, box in tasks]
     else:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            results = list(pool.map(lambda task: _refine_one(inputs, *task), tasks))
+            results = list(pool.map(lambda task: refine_object(inputs, *task), tasks))
 
     out = np.zeros(shape, dtype=np.int32)
     count = np.zeros(shape, dtype=np.uint8)
