@@ -33,11 +33,12 @@ import torch
 from .config import LazyUNetConfig, ModelConfig
 from .core import checkpoint as _checkpoint
 from .core.autoconfig import Choice, configure_training
+from .core.blockwise import iter_predict_blockwise as _iter_predict_blockwise
 from .core.devices import resolve_device
 from .core.fingerprint import DataFingerprint
 from .core.grabcut import GrabCutResult, refine_with_grabcut
 from .core.health import TrainingHealthWarning
-from .core.labels import ImageLabels, LabelError
+from .core.labels import OUTPUTS, ImageLabels, LabelError
 from .core.model import build_model
 from .core.predict import PredictEvent, Prediction
 from .core.predict import iter_predict as _iter_predict
@@ -388,6 +389,57 @@ class LazyUNet:
             config=config,
             device=resolve_device(config.device),
         )
+
+    def iter_predict_blockwise(
+        self, image: Any, outputs: dict[str, Any], **predict_options: Any
+    ) -> Iterator[PredictEvent]:
+        """Predict one large plane block by block into arrays, in bounded memory.
+
+        Parameters
+        ----------
+        image : array-like
+            ``(Y, X)`` or ``(Y, X, C)``, read one block at a time: a dask or
+            zarr array (:func:`~napari_lazyunet.core.lazy_images.open_lazy_image`)
+            or a memory map.
+        outputs : dict of str to array
+            Zero-filled ``(Y, X)`` arrays, e.g. zarr: ``"segmentation"``
+            (uint8), ``"instances"`` (int32), and ``"detection"`` and
+            ``"separation"`` (uint8) when the model predicts them (see
+            :meth:`output_names`).
+        **predict_options
+            As for :meth:`predict`; ``block_size`` bounds the memory.
+
+        Yields
+        ------
+        PredictEvent
+            Progress; the last event's ``result`` is a
+            :class:`~napari_lazyunet.core.blockwise.BlockwiseResult`.
+        """
+        if self.network is None:
+            raise ValueError("this model has not been trained; call fit() or load a model file")
+        config = self.config.predict
+        if predict_options:
+            config = self.config.replace(predict=predict_options).predict
+        channels = self.config.model.in_channels
+        if len(image.shape) != (3 if channels > 1 else 2):
+            raise ValueError(
+                f"block-wise prediction takes one plane, (Y, X) for a gray model or "
+                f"(Y, X, {channels}); got shape {tuple(image.shape)}"
+            )
+        return _iter_predict_blockwise(
+            self.network,
+            image,
+            outputs,
+            in_channels=channels,
+            normalization=self.config.normalization,
+            config=config,
+            device=resolve_device(config.device),
+        )
+
+    @property
+    def output_names(self) -> list[str]:
+        """The outputs this model predicts, of :data:`~napari_lazyunet.core.labels.OUTPUTS`."""
+        return [*(OUTPUTS if self.config.model.multitask else ("segmentation", "instances"))]
 
     def predict(self, image: np.ndarray, **predict_options: Any) -> Prediction:
         """Detection, segmentation, separation and instances for an image or stack.

@@ -13,14 +13,15 @@ from ..core.labels import OUTPUTS
 from ._common import _one_line
 
 
-def _predict_file(model, path: Path, options: dict, quiet: bool):
-    from ..core.files import read_image
+def _predict_file(model, path: Path, out, name: str, options: dict, args) -> object:
+    from ..batch import iter_predict_file
 
-    image = read_image(path)
     result = None
-    bar = tqdm(total=100, desc=path.name, unit="%", leave=False, disable=quiet)
+    bar = tqdm(total=100, desc=path.name, unit="%", leave=False, disable=args.quiet)
     try:
-        for event in model.iter_predict(image, **options):
+        for event in iter_predict_file(
+            model, path, out, name, probabilities=args.probabilities, **options
+        ):
             bar.n = int(100 * event.fraction)
             bar.refresh()
             result = event.result
@@ -81,7 +82,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             disable=args.quiet or len(files) < 2,
         ):
             try:
-                result = _predict_file(model, path, options, args.quiet)
+                result = _predict_file(model, path, out, name, options, args)
+            except OSError as error:
+                raise ProjectError(
+                    f"could not write the outputs of {path.name} to {out.folder} "
+                    f"({_one_line(error)}); none of them was written"
+                ) from error
             except ValueError as error:  # unreadable file, NaN, wrong channels...
                 message = _one_line(error)
                 if len(files) == 1:
@@ -91,17 +97,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 tqdm.write(f"{path.name}: skipped: {message}", file=sys.stderr)
                 failures.append(path.name)
                 continue
-            try:
-                out.write_prediction(name, result, probabilities=args.probabilities)
-            except OSError as error:
-                raise ProjectError(
-                    f"could not write the outputs of {path.name} to {out.folder} "
-                    f"({_one_line(error)}); none of them was written"
-                ) from error
             done += 1
             if not args.quiet:
-                n = int(result.instances.max()) if result.instances.size else 0
-                tqdm.write(f"{path.name}: {n} instances")
+                seams = (
+                    f" ({result.seam_splits} pixel pairs along block borders left cut)"
+                    if result.seam_splits
+                    else ""
+                )
+                tqdm.write(f"{path.name}: {result.n_instances} instances{seams}")
     except KeyboardInterrupt:
         print(
             f"lazyunet predict: stopped after {done} of {len(files)} image(s); "

@@ -23,6 +23,8 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 LABEL_SUFFIXES = (".tif", ".tiff", ".png")
+# Folders that are one image: zarr arrays and OME-Zarr images, read lazily.
+ZARR_SUFFIXES = (".zarr",)
 
 PathLike = str | os.PathLike
 
@@ -41,8 +43,9 @@ def read_image(path: PathLike) -> np.ndarray:
     Parameters
     ----------
     path : str or PathLike
-        ``.tif`` / ``.tiff`` (read with tifffile) or ``.png`` / ``.jpg`` /
-        ``.jpeg`` (read with imageio).
+        ``.tif`` / ``.tiff`` (read with tifffile), ``.png`` / ``.jpg`` /
+        ``.jpeg`` (read with imageio), or a ``.zarr`` / ``.ome.zarr`` store
+        (read whole: use :func:`~.lazy_images.open_lazy_image` for large ones).
 
     Returns
     -------
@@ -55,6 +58,10 @@ def read_image(path: PathLike) -> np.ndarray:
         The file is missing, has an unsupported suffix or cannot be decoded.
     """
     path = Path(path)
+    if path.suffix.lower() in ZARR_SUFFIXES and path.is_dir():
+        from .lazy_images import open_lazy_image
+
+        return np.asarray(open_lazy_image(path))
     if not path.is_file():
         raise ProjectError(f"{path} does not exist or is not a file; check the path")
     suffix = path.suffix.lower()
@@ -190,8 +197,8 @@ def finish_interrupted_writes(folder: PathLike) -> int:
             continue
         targets = set()
         for temporary, path in entries:
-            if (base / temporary).is_file():
-                os.replace(base / temporary, base / path)
+            if (base / temporary).exists():
+                replace_path(base / temporary, base / path)
             targets.add((base / path).parent)
         for target in targets:
             _sync_folder(target)
@@ -199,6 +206,33 @@ def finish_interrupted_writes(folder: PathLike) -> int:
         _sync_folder(base)
         finished += 1
     return finished
+
+
+def replace_path(temporary: Path, path: Path) -> None:
+    """Rename a temporary file or folder onto ``path``, replacing what is there.
+
+    A folder (a zarr store) cannot be renamed onto a folder that has files,
+    so the old one is first renamed aside (hidden) and removed after.
+    """
+    if temporary.is_dir() and path.exists():
+        import shutil
+
+        aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+        os.replace(path, aside / path.name)
+        os.replace(temporary, path)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(temporary, path)
+
+
+def remove_temporary(temporary: Path) -> None:
+    """Remove a temporary file or folder left by a failed write."""
+    if temporary.is_dir():
+        import shutil
+
+        shutil.rmtree(temporary, ignore_errors=True)
+    else:
+        temporary.unlink(missing_ok=True)
 
 
 def _replace_all(pairs: Sequence[tuple[Path, Path]]) -> None:
@@ -211,11 +245,11 @@ def _replace_all(pairs: Sequence[tuple[Path, Path]]) -> None:
     done = 0
     try:
         for temporary, path in pairs:
-            os.replace(temporary, path)
+            replace_path(temporary, path)
             done += 1
     finally:
         for temporary, _ in pairs[done:]:
-            temporary.unlink(missing_ok=True)
+            remove_temporary(temporary)
         if journal is not None:
             journal.unlink(missing_ok=True)
     for folder in {path.parent for _, path in pairs} | ({journal.parent} if journal else set()):
@@ -368,6 +402,8 @@ def list_images(folder_or_file: PathLike) -> list[Path]:
         Image files sorted by name.
     """
     path = Path(folder_or_file)
+    if path.suffix.lower() in ZARR_SUFFIXES and path.is_dir():
+        return [path]
     if path.is_file():
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise ProjectError(
@@ -378,4 +414,5 @@ def list_images(folder_or_file: PathLike) -> list[Path]:
         raise ProjectError(f"{path} does not exist; give an image file or a folder")
     if (path / "images").is_dir():
         path = path / "images"
-    return files_with_suffix(path, IMAGE_SUFFIXES)
+    stores = [p for p in path.iterdir() if p.is_dir() and p.suffix.lower() in ZARR_SUFFIXES]
+    return sorted([*files_with_suffix(path, IMAGE_SUFFIXES), *stores])

@@ -221,25 +221,48 @@ def _label_maps(
     return seg, det, sep
 
 
-def _iter_blocks(model, plane, in_channels, normalization, config, device, index, n_planes):
-    """Predict a large plane block by block; returns its :class:`_PlaneMaps` (no probabilities).
+def iter_label_blocks(
+    model: torch.nn.Module,
+    plane,
+    in_channels: int,
+    normalization: NormalizationConfig,
+    config: PredictConfig,
+    device: torch.device,
+    name: str = "image",
+) -> Iterator[tuple[tuple[slice, slice], np.ndarray, np.ndarray | None, np.ndarray | None]]:
+    """Label maps of a large plane, block by block.
 
-    Each block is extended by one tile of context on every side, tiled and
-    blended like a small image, and only its own window is kept, so seams
-    between blocks see the same neighbourhood as the rest of the image.
+    Each block of ``config.block_size`` pixels is extended by one tile of
+    context on every side, tiled and blended like a small image, and only its
+    own window is kept, so seams between blocks see the same neighbourhood as
+    the rest of the image. Only one block is read from ``plane`` at a time,
+    so a lazily read plane (dask, zarr, memory map) is never loaded whole.
+
+    Parameters
+    ----------
+    model, in_channels, normalization, config, device
+        As for :func:`iter_predict` (``config`` with its defaults filled).
+    plane : array-like
+        ``(Y, X)`` or ``(Y, X, C)``; anything that slices like an ndarray.
+    name : str
+        How errors name the plane.
+
+    Yields
+    ------
+    window : tuple of slice
+        The block's place in the plane.
+    segmentation, detection, separation : ndarray or None
+        The block's label maps (see :class:`Prediction`).
     """
     shape = plane.shape[:2]
     bounds = normalization_bounds(plane, normalization, in_channels, config.input_scale)
     # One network tile of context, in the plane's pixels.
     block, halo = config.block_size, int(np.ceil(config.tile_size / config.input_scale))
-    starts = [(y, x) for y in range(0, shape[0], block) for x in range(0, shape[1], block)]
-    seg = np.zeros(shape, np.uint8)
-    det = sep = None
-    for done, (by, bx) in enumerate(starts, start=1):
+    for by, bx in block_starts(shape, block):
         y0, x0 = max(0, by - halo), max(0, bx - halo)
         y1, x1 = min(shape[0], by + block + halo), min(shape[1], bx + block + halo)
         crop = np.asarray(plane[y0:y1, x0:x1])
-        check_image_values(crop, _plane_name(index, n_planes))
+        check_image_values(crop, name)
         *_, (_, _, probs) = _iter_scaled_probabilities(
             model,
             crop,
@@ -249,8 +272,24 @@ def _iter_blocks(model, plane, in_channels, normalization, config, device, index
         )
         height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
         window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))
-        b_seg, b_det, b_sep = _label_maps(probs, config, window)
-        target = (slice(by, by + height), slice(bx, bx + width))
+        yield (slice(by, by + height), slice(bx, bx + width)), *_label_maps(probs, config, window)
+
+
+def block_starts(shape: tuple[int, int], block: int) -> list[tuple[int, int]]:
+    """Top-left corners of the ``block`` x ``block`` blocks that cover ``shape``, row by row."""
+    return [(y, x) for y in range(0, shape[0], block) for x in range(0, shape[1], block)]
+
+
+def _iter_blocks(model, plane, in_channels, normalization, config, device, index, n_planes):
+    """Predict a large plane block by block into arrays; returns its :class:`_PlaneMaps`."""
+    shape = plane.shape[:2]
+    total = len(block_starts(shape, config.block_size))
+    seg = np.zeros(shape, np.uint8)
+    det = sep = None
+    blocks = iter_label_blocks(
+        model, plane, in_channels, normalization, config, device, _plane_name(index, n_planes)
+    )
+    for done, (target, b_seg, b_det, b_sep) in enumerate(blocks, start=1):
         seg[target] = b_seg
         if b_det is not None:
             det = np.zeros(shape, np.uint8) if det is None else det
@@ -258,7 +297,7 @@ def _iter_blocks(model, plane, in_channels, normalization, config, device, index
         if b_sep is not None:
             sep = np.zeros(shape, np.uint8) if sep is None else sep
             sep[target] = b_sep
-        yield PredictEvent(index, n_planes, done, len(starts))
+        yield PredictEvent(index, n_planes, done, total)
     return _PlaneMaps(seg, det, sep)
 
 

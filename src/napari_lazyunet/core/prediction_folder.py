@@ -7,9 +7,10 @@ A prediction run lists every file it writes, with its SHA-256, in
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,16 @@ from .files import (
     image_writer,
     json_writer,
     labels_writer,
+    remove_temporary,
 )
 from .labels import OUTPUTS
+from .lazy_images import create_zarr_output, digest_tree
 from .predict import Prediction
 from .project import LABEL_FOLDERS, PROJECT_FILE, PROJECT_YAML
 
 PREDICTION_MANIFEST = "prediction.json"
-
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
+# Outputs of large images are OME-Zarr stores (folders), not TIFF files.
+ZARR_OUTPUT_SUFFIX = ".ome.zarr"
 
 
 class PredictionFolder:
@@ -106,7 +103,7 @@ class PredictionFolder:
                         f"{self.manifest}); predictions are never written over painted "
                         "labels: choose another output folder or move the file"
                     )
-                if not path.is_file() or _digest(path) != recorded[key]:
+                if not path.exists() or digest_tree(path) != recorded[key]:
                     raise ProjectError(
                         f"{path} changed after lazyunet predict wrote it (painted?); "
                         "predictions are never written over painted labels: choose another "
@@ -151,17 +148,70 @@ class PredictionFolder:
         list of Path
             The written files (the manifest not included).
         """
-        pairs: list[tuple[Path, Path]] = []
+        written: dict[str, Path] = {}
         try:
             for name, write in outputs.items():
-                path = self.folder / name
-                pairs.append((_write_temporary(path, write), path))
+                written[name] = _write_temporary(self.folder / name, write)
+        except BaseException:
+            for temporary in written.values():
+                temporary.unlink(missing_ok=True)
+            raise
+        return self._commit(written)
+
+    @contextmanager
+    def large_outputs(
+        self, name: str, shape: tuple[int, int], tasks: list[str]
+    ) -> Iterator[dict[str, Any]]:
+        """Zarr arrays for the outputs of one large image, committed together on success.
+
+        The arrays are OME-Zarr stores under hidden temporary names; leaving
+        the ``with`` block normally renames them to ``<task>/<name>.ome.zarr``
+        with the manifest, an error (Ctrl-C included) removes them, so an
+        output folder never holds half an image.
+
+        Parameters
+        ----------
+        name : str
+            Output name of the image (see :func:`output_names`).
+        shape : (int, int)
+            The plane's ``(Y, X)``.
+        tasks : list of str
+            Outputs to create, of :data:`~napari_lazyunet.core.labels.OUTPUTS`;
+            ``instances`` are int32, the others uint8.
+
+        Yields
+        ------
+        dict of str to zarr.Array
+            One zero-filled ``(Y, X)`` array per task.
+        """
+        temporaries: dict[str, Path] = {}
+        arrays: dict[str, Any] = {}
+        try:
+            for task in tasks:
+                target = self.folder / task / f"{name}{ZARR_OUTPUT_SUFFIX}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = Path(
+                    tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+                )
+                temporaries[f"{task}/{target.name}"] = temporary
+                dtype = "int32" if task == "instances" else "uint8"
+                arrays[task] = create_zarr_output(temporary, shape, dtype)
+            yield arrays
+        except BaseException:
+            for temporary in temporaries.values():
+                remove_temporary(temporary)
+            raise
+        self._commit(temporaries)
+
+    def _commit(self, written: Mapping[str, Path]) -> list[Path]:
+        """Rename complete temporaries onto their targets together with the manifest."""
+        pairs = [(temporary, self.folder / name) for name, temporary in written.items()]
+        outputs = written
+        try:
             files = dict(self.files)
-            files.update(
-                {name: _digest(tmp) for name, (tmp, _) in zip(outputs, pairs, strict=True)}
-            )
+            files.update({name: digest_tree(tmp) for name, tmp in written.items()})
             # Keep only files that are still there; the new ones are about to be.
-            files = {k: v for k, v in files.items() if k in outputs or (self.folder / k).is_file()}
+            files = {k: v for k, v in files.items() if k in outputs or (self.folder / k).exists()}
             manifest = {
                 **self.run,
                 "date": _now(),
@@ -170,7 +220,7 @@ class PredictionFolder:
             pairs.append((_write_temporary(self.manifest, json_writer(manifest)), self.manifest))
         except BaseException:
             for temporary, _ in pairs:
-                temporary.unlink(missing_ok=True)
+                remove_temporary(temporary)
             raise
         _replace_all(pairs)
         self.files = files
@@ -180,7 +230,14 @@ class PredictionFolder:
 def _now() -> str:
     import datetime
 
-    return datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def _stem(path: Path) -> str:
+    """``a`` for ``a.tif``, ``a.zarr`` and ``a.ome.zarr``."""
+    if path.name.lower().endswith(ZARR_OUTPUT_SUFFIX):
+        return path.name[: -len(ZARR_OUTPUT_SUFFIX)]
+    return path.stem
 
 
 def output_names(files: list[Path]) -> tuple[list[str], list[str]]:
@@ -194,8 +251,8 @@ def output_names(files: list[Path]) -> tuple[list[str], list[str]]:
     """
     by_stem: dict[str, list[Path]] = {}
     for path in files:
-        by_stem.setdefault(path.stem, []).append(path)
-    names = [path.name if len(by_stem[path.stem]) > 1 else path.stem for path in files]
+        by_stem.setdefault(_stem(path), []).append(path)
+    names = [path.name if len(by_stem[_stem(path)]) > 1 else _stem(path) for path in files]
     notes = [
         f"{' and '.join(p.name for p in group)} share the name {stem!r}; their outputs are "
         f"named by the full file name ({', '.join(p.name + '.tif' for p in group)})"
