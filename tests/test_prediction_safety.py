@@ -13,7 +13,7 @@ import tifffile
 
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.cli import main
-from napari_lazyunet.core import files, project
+from napari_lazyunet.core import files, project_layout
 from napari_lazyunet.core.files import ProjectError, read_image, write_image, write_labels
 from napari_lazyunet.core.labels import ImageLabels, LabelError
 from napari_lazyunet.core.project import save_labels, save_project
@@ -178,7 +178,7 @@ def test_failed_save_labels_keeps_old_labels_and_project_file(tmp_path, monkeypa
     with monkeypatch.context() as patch:
         patch.setattr(files.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("denied")))
         with pytest.raises(OSError, match="denied"):
-            project._write_settings(folder, {"class_names": ["changed"]})
+            project_layout.write_settings(folder, {"class_names": ["changed"]})
     assert _snapshot(folder) == before
 
 
