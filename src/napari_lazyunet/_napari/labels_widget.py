@@ -1,46 +1,40 @@
-"""Lazy labels dock widget: link labels layers to an image, pick classes and brushes, set flags."""
+"""Lazy labels dock widget: link labels layers to an image, pick classes and brushes, set flags.
+
+This module assembles the dock: the image and its linked labels layers
+(create, find or adopt), the flags of the current plane, and the live
+counts, kept in step with the viewer. The class rows are in
+:mod:`.labels_class_rows`, the brushes in :mod:`.labels_brushes` and the
+counting in :mod:`.label_counts`.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from napari.layers import Labels
 from qtpy.QtCore import QTimer
-from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QCheckBox,
-    QColorDialog,
     QComboBox,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
-
-from napari_lazyunet.core.labels import background_value, painted_regions
 
 from ._layer_combo import ImageLayerCombo
 from ._notify import PluginInputError, notify_error
 from ._scroll import scroll_contents
 from .autosave import label_autosaver
-from .classes import (
-    DEFAULT_CLASS_COLORS,
-    DEFAULT_CLASS_NAMES,
-    apply_class_colors,
-    class_colors,
-    class_names,
-    set_class_colors,
-    set_class_names,
-)
+from .classes import apply_class_colors, class_colors, class_names
+from .label_counts import LabelCounts, count_labels
+from .labels_brushes import BrushesMixin
+from .labels_class_rows import ClassRowsMixin
 from .labels_layers import link_label_layers
 from .links import ROLES, linked_layers, role_of
 from .planes import (
@@ -58,80 +52,8 @@ from .planes import (
 
 __all__ = ["LabelCounts", "LabelsWidget", "count_labels"]
 
-#: Brush presets in pixels: a medium brush for inner regions, a thin one for interfaces.
-INNER_BRUSH = 10
-INTERFACE_BRUSH = 2
 
-
-@dataclass(frozen=True)
-class LabelCounts:
-    """What has been painted on an image (all planes).
-
-    Attributes
-    ----------
-    objects : int
-        Painted inner regions (8-connected components of each class).
-    interfaces : int
-        Interface scribbles (8-connected components of the separation layer).
-    strong : int
-        Planes marked strong.
-    planes : int
-        Planes of the image.
-    """
-
-    objects: int
-    interfaces: int
-    strong: int
-    planes: int
-
-    def text(self) -> str:
-        """One line for the widget."""
-        return (
-            f"objects marked: {self.objects} · interfaces marked: {self.interfaces} · "
-            f"strong images: {self.strong} of {self.planes}"
-        )
-
-
-def _components(mask: np.ndarray) -> int:
-    # Components are counted plane by plane: a stroke never spans two planes.
-    planes = mask.reshape((-1, *mask.shape[-2:]))
-    return sum(painted_regions(plane)[1] for plane in planes if plane.any())
-
-
-def count_labels(
-    detection: np.ndarray | None,
-    separation: np.ndarray | None,
-    n_classes: int,
-    strong: int = 0,
-    planes: int = 1,
-) -> LabelCounts:
-    """Count painted objects and interface scribbles.
-
-    Parameters
-    ----------
-    detection : ndarray or None
-        Detection labels ``(..., Y, X)``; explicit background (``C+1``) is not an object.
-    separation : ndarray or None
-        Separation labels ``(..., Y, X)``.
-    n_classes : int
-        Number of classes ``C``.
-    strong, planes : int
-        Passed through to the result.
-
-    Returns
-    -------
-    LabelCounts
-    """
-    objects = 0
-    if detection is not None:
-        detection = np.asarray(detection)
-        for value in range(1, n_classes + 1):
-            objects += _components(detection == value)
-    interfaces = 0 if separation is None else _components(np.asarray(separation) > 0)
-    return LabelCounts(objects, interfaces, int(strong), int(planes))
-
-
-class LabelsWidget(QWidget):
+class LabelsWidget(ClassRowsMixin, BrushesMixin, QWidget):
     """Create or adopt the lazy-label layers of an image and paint them quickly.
 
     Parameters
@@ -183,54 +105,10 @@ class LabelsWidget(QWidget):
         layout.addWidget(image_box)
 
         # --- classes
-        class_box = QGroupBox("Classes (detection value = row number)")
-        self.class_grid = QGridLayout()
-        class_layout = QVBoxLayout(class_box)
-        class_layout.addLayout(self.class_grid)
-        buttons = QHBoxLayout()
-        self.add_class_button = QPushButton("+ class")
-        self.add_class_button.clicked.connect(self.add_class)
-        self.remove_class_button = QPushButton("− class")
-        self.remove_class_button.clicked.connect(self.remove_class)
-        buttons.addWidget(self.add_class_button)
-        buttons.addWidget(self.remove_class_button)
-        class_layout.addLayout(buttons)
-        self.name_edits: list[QLineEdit] = []
-        self.color_buttons: list[QPushButton] = []
-        self.class_buttons: list[QPushButton] = []
-        layout.addWidget(class_box)
+        layout.addWidget(self._build_class_box())
 
         # --- brushes
-        brush_box = QGroupBox("Brushes")
-        brush_form = QFormLayout(brush_box)
-        self.inner_size = QSpinBox()
-        self.inner_size.setRange(1, 200)
-        self.inner_size.setValue(INNER_BRUSH)
-        self.interface_size = QSpinBox()
-        self.interface_size.setRange(1, 50)
-        self.interface_size.setValue(INTERFACE_BRUSH)
-        self.background_button = QPushButton("Explicit background")
-        self.background_button.setToolTip(
-            "Paint sure background in the detection layer (sparse images)"
-        )
-        self.background_button.clicked.connect(
-            lambda: self.select_class(background_value(len(self.class_names())))
-        )
-        self.interface_button = QPushButton("Interface scribble")
-        self.interface_button.setToolTip(
-            "Thin brush in the separation layer, between touching objects"
-        )
-        self.interface_button.clicked.connect(self.select_interface)
-        self.eraser_button = QPushButton("Eraser")
-        self.eraser_button.clicked.connect(self.select_eraser)
-        brush_form.addRow("inner-region brush", self.inner_size)
-        brush_form.addRow("interface brush", self.interface_size)
-        row = QHBoxLayout()
-        row.addWidget(self.background_button)
-        row.addWidget(self.interface_button)
-        row.addWidget(self.eraser_button)
-        brush_form.addRow(row)
-        layout.addWidget(brush_box)
+        layout.addWidget(self._build_brush_box())
 
         # --- flags of the current plane
         flag_box = QGroupBox("This image (current plane)")
@@ -283,11 +161,6 @@ class LabelsWidget(QWidget):
             layers = link_label_layers(self.viewer, image)
         return layers
 
-    def class_names(self) -> tuple[str, ...]:
-        """Class names of the chosen image (defaults when none is chosen)."""
-        image = self.image_layer()
-        return class_names(image) if image is not None else DEFAULT_CLASS_NAMES
-
     def current_plane(self) -> int:
         """Flat index of the plane shown in the viewer."""
         image = self.image_layer()
@@ -306,69 +179,6 @@ class LabelsWidget(QWidget):
         apply_class_colors(self.viewer, self.image_layer())
         self._on_image_changed(self.image_layer())
         return layers
-
-    def _activate(self, layer: Labels, label: int, size: int) -> None:
-        self.viewer.layers.selection.active = layer
-        layer.selected_label = int(label)
-        layer.brush_size = int(size)
-        layer.mode = "paint"
-
-    def select_class(self, value: int) -> None:
-        """Paint inner regions of class ``value`` in the detection layer with the medium brush."""
-        layers = self._require_layers()
-        self._activate(layers["detection"], value, self.inner_size.value())
-
-    def select_interface(self) -> None:
-        """Paint interface scribbles in the separation layer with the thin brush."""
-        layers = self._require_layers()
-        self._activate(layers["separation"], 1, self.interface_size.value())
-
-    def select_eraser(self) -> None:
-        """Erase (paint 0) in the active linked layer, or in the detection layer."""
-        layers = self._require_layers()
-        active = self.viewer.layers.selection.active
-        layer = active if active in layers.values() else layers["detection"]
-        self.viewer.layers.selection.active = layer
-        layer.mode = "erase"
-
-    def set_class_names(self, names: list[str]) -> None:
-        """Rename, add or remove classes and recolour the labels layers."""
-        image = self._require_image()
-        set_class_names(image, names)
-        apply_class_colors(self.viewer, image)
-        self._rebuild_classes()
-        self.refresh()
-
-    def set_class_color(self, row: int, color: str) -> None:
-        """Give class ``row + 1`` a new colour (any napari colour string)."""
-        image = self._require_image()
-        colors = list(class_colors(image))
-        colors[row] = color
-        set_class_colors(image, colors)
-        apply_class_colors(self.viewer, image)
-        self._rebuild_classes()
-
-    def add_class(self) -> None:
-        """Append a class named ``class N``."""
-        names = list(self.class_names())
-        names.append(f"class {len(names) + 1}")
-        self._guard(self.set_class_names, names)
-
-    def remove_class(self) -> None:
-        """Remove the last class (refused while it is painted somewhere)."""
-        names = list(self.class_names())
-        if len(names) <= 1:
-            notify_error("at least one class is needed")
-            return
-        value = len(names)
-        for role, layer in self.layers().items():
-            if role != "separation" and np.any(np.asarray(layer.data) == value):
-                notify_error(
-                    f"class {value} ('{names[-1]}') is painted in '{layer.name}'; "
-                    "erase it (or repaint it with another class) before removing the class"
-                )
-                return
-        self._guard(self.set_class_names, names[:-1])
 
     def _guard(self, function: Any, *args: Any) -> Any:
         try:
@@ -471,52 +281,6 @@ class LabelsWidget(QWidget):
 
     def _schedule_refresh(self, event: Any = None) -> None:
         self._refresh_timer.start()
-
-    def _rebuild_classes(self) -> None:
-        while self.class_grid.count():
-            item = self.class_grid.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        self.name_edits, self.color_buttons, self.class_buttons = [], [], []
-        image = self.image_layer()
-        names = self.class_names()
-        colors = class_colors(image) if image is not None else DEFAULT_CLASS_COLORS
-        self._shown_classes = (names, tuple(colors))
-        for row, name in enumerate(names):
-            value = row + 1
-            edit = QLineEdit(name)
-            edit.setToolTip(f"name of class {value}")
-            edit.editingFinished.connect(self._on_names_edited)
-            color = QPushButton()
-            color.setFixedWidth(28)
-            color.setToolTip("change the colour of this class")
-            color.setStyleSheet(f"background-color: {colors[row % len(colors)]};")
-            color.clicked.connect(lambda _=False, r=row: self._pick_color(r))
-            paint = QPushButton(f"Paint {value}")
-            paint.setToolTip(f"paint inner regions of '{name}' in the detection layer")
-            paint.clicked.connect(lambda _=False, v=value: self._guard(self.select_class, v))
-            self.class_grid.addWidget(QLabel(str(value)), row, 0)
-            self.class_grid.addWidget(edit, row, 1)
-            self.class_grid.addWidget(color, row, 2)
-            self.class_grid.addWidget(paint, row, 3)
-            self.name_edits.append(edit)
-            self.color_buttons.append(color)
-            self.class_buttons.append(paint)
-        self.background_button.setText(f"Explicit background ({background_value(len(names))})")
-
-    def _on_names_edited(self) -> None:
-        names = [edit.text() for edit in self.name_edits]
-        if tuple(n.strip() for n in names) != self.class_names():
-            self._guard(self.set_class_names, names)
-
-    def _pick_color(self, row: int) -> None:
-        image = self.image_layer()
-        if image is None:
-            return
-        current = QColor(class_colors(image)[row])
-        chosen = QColorDialog.getColor(current, self, "Class colour")
-        if chosen.isValid():
-            self._guard(self.set_class_color, row, chosen.name())
 
     def counts(self) -> LabelCounts:
         """Live counts for the chosen image."""
