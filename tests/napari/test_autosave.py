@@ -16,9 +16,9 @@ from napari_lazyunet.core.recovery import find_recovered_labels, image_digest
 
 
 def test_paintings_are_autosaved_once_per_change_and_restored_in_a_new_viewer(
-    make_napari_viewer, sample, recovery_dir, qtbot, notifications
+    make_napari_viewer_proxy, sample, recovery_dir, qtbot, notifications
 ):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     saver = label_autosaver(viewer)
     assert saver.timer.isActive() and saver.interval_ms <= 60_000
     image = add_foam_image(viewer, sample, 0, strong=True)
@@ -50,7 +50,7 @@ def test_paintings_are_autosaved_once_per_change_and_restored_in_a_new_viewer(
     assert not recovered.labels[0].strong
 
     # The same pixels opened again, under another name, get their labels back.
-    other = make_napari_viewer()
+    other = make_napari_viewer_proxy()
     label_autosaver(other)
     reopened = other.add_image(sample.images[0].copy(), name="same image, new name")
     qtbot.waitUntil(lambda: bool(linked_layers(other, reopened)), timeout=5000)
@@ -66,8 +66,8 @@ def test_paintings_are_autosaved_once_per_change_and_restored_in_a_new_viewer(
     assert not linked_layers(other, fresh)
 
 
-def test_stack_planes_restore_in_place(make_napari_viewer, foam_truth, qtbot):
-    viewer = make_napari_viewer()
+def test_stack_planes_restore_in_place(make_napari_viewer_proxy, foam_truth, qtbot):
+    viewer = make_napari_viewer_proxy()
     viewer.open_sample(PLUGIN, "foam")
     saver = label_autosaver(viewer)
     image = next(layer for layer in viewer.layers if layer.__class__.__name__ == "Image")
@@ -78,7 +78,7 @@ def test_stack_planes_restore_in_place(make_napari_viewer, foam_truth, qtbot):
     set_strong(image, 3, True)
     viewer.layers.clear()  # closing the viewer removes every layer: the labels are saved
 
-    other = make_napari_viewer()
+    other = make_napari_viewer_proxy()
     label_autosaver(other)
     again = other.add_image(np.asarray(image.data))
     qtbot.waitUntil(lambda: bool(linked_layers(other, again)), timeout=5000)
@@ -89,7 +89,7 @@ def test_stack_planes_restore_in_place(make_napari_viewer, foam_truth, qtbot):
 
 
 def test_project_images_are_saved_into_their_project_and_nothing_is_deleted(
-    make_napari_viewer, sample, tmp_path, recovery_dir
+    make_napari_viewer_proxy, sample, tmp_path, recovery_dir
 ):
     folder = save_project(
         tmp_path / "project",
@@ -101,7 +101,7 @@ def test_project_images_are_saved_into_their_project_and_nothing_is_deleted(
         ],
         sample.class_names,
     )
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     saver = label_autosaver(viewer)
     viewer.open(str(folder / "project.json"), plugin=PLUGIN)
     image_a = viewer.layers["a"]
@@ -127,7 +127,7 @@ def test_project_images_are_saved_into_their_project_and_nothing_is_deleted(
 
 
 def test_a_project_that_cannot_be_written_falls_back_to_the_recovery_folder(
-    make_napari_viewer, sample, tmp_path, recovery_dir, notifications
+    make_napari_viewer_proxy, sample, tmp_path, recovery_dir, notifications
 ):
     folder = save_project(
         tmp_path / "yaml",
@@ -138,7 +138,7 @@ def test_a_project_that_cannot_be_written_falls_back_to_the_recovery_folder(
     )
     # A hand-written YAML file is never rewritten by the tool.
     (folder / "project.json").rename(folder / "project.yaml")
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     saver = label_autosaver(viewer)
     viewer.open(str(folder / "project.yaml"), plugin=PLUGIN)
     layers = linked_layers(viewer, viewer.layers["a"])

@@ -121,8 +121,8 @@ def test_broken_project_raises_a_clear_error(tmp_path):
         read_project(str(tmp_path))
 
 
-def test_open_and_save_through_the_viewer(make_napari_viewer, tmp_path):
-    viewer = make_napari_viewer()
+def test_open_and_save_through_the_viewer(make_napari_viewer_proxy, tmp_path):
+    viewer = make_napari_viewer_proxy()
     viewer.open_sample(PLUGIN, "foam")
     folder = tmp_path / "saved"
     viewer.layers.save(str(folder), plugin=PLUGIN)
@@ -136,11 +136,13 @@ def test_open_and_save_through_the_viewer(make_napari_viewer, tmp_path):
     assert strong_planes(image) == [0]
 
 
-def test_reader_claims_project_folders_and_leaves_images_to_napari(make_napari_viewer, tmp_path):
+def test_reader_claims_project_folders_and_leaves_images_to_napari(
+    make_napari_viewer_proxy, tmp_path
+):
     import tifffile
     from npe2 import PluginManager
 
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     manager = PluginManager.instance()
 
     def readers(path):

@@ -56,9 +56,9 @@ def _widget(viewer, tile=64):
     return widget
 
 
-def test_predict_layer_adds_then_updates_outputs(make_napari_viewer, sample, trained):
+def test_predict_layer_adds_then_updates_outputs(make_napari_viewer_proxy, sample, trained):
     model, _ = trained
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     image = add_foam_image(viewer, sample, 2, scale=(0.5, 2.0), translate=(10.0, -3.0))
     model_store(viewer).set(model, "trained in a test")
     widget = _widget(viewer)
@@ -94,9 +94,9 @@ def test_predict_layer_adds_then_updates_outputs(make_napari_viewer, sample, tra
     np.testing.assert_array_equal(viewer.layers["foam 2 detection"].data, sample.detection[2])
 
 
-def _foam_image_ready(make_napari_viewer, sample, model):
+def _foam_image_ready(make_napari_viewer_proxy, sample, model):
     """A viewer with foam image 2, ``model`` as its model, and the widget set on the image."""
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     image = add_foam_image(viewer, sample, 2)
     model_store(viewer).set(model, "trained in a test")
     widget = _widget(viewer)
@@ -104,9 +104,9 @@ def _foam_image_ready(make_napari_viewer, sample, model):
     return viewer, image, widget
 
 
-def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained):
+def test_separation_threshold_from_the_form(make_napari_viewer_proxy, sample, trained):
     model, _ = trained
-    viewer, image, widget = _foam_image_ready(make_napari_viewer, sample, model)
+    viewer, image, widget = _foam_image_ready(make_napari_viewer_proxy, sample, model)
     widget.probability_check.setChecked(True)
     # By default the model's own (calibrated) threshold applies.
     assert "separation_threshold" not in widget.predict_options()
@@ -125,9 +125,9 @@ def test_separation_threshold_from_the_form(make_napari_viewer, sample, trained)
     assert separation.sum() > 0
 
 
-def test_segmentation_threshold_from_the_form(make_napari_viewer, sample, trained):
+def test_segmentation_threshold_from_the_form(make_napari_viewer_proxy, sample, trained):
     model, _ = trained
-    viewer, image, widget = _foam_image_ready(make_napari_viewer, sample, model)
+    viewer, image, widget = _foam_image_ready(make_napari_viewer_proxy, sample, model)
     assert "segmentation_threshold" not in widget.predict_options()
     assert widget.segmentation_spin.text() == "model's"
 
@@ -147,17 +147,17 @@ def test_segmentation_threshold_from_the_form(make_napari_viewer, sample, traine
     assert not np.any((half > 0) & (segmentation == 0))
 
 
-def test_min_instance_size_is_the_models_unless_set(make_napari_viewer):
-    widget = PredictWidget(make_napari_viewer())
+def test_min_instance_size_is_the_models_unless_set(make_napari_viewer_proxy):
+    widget = PredictWidget(make_napari_viewer_proxy())
     assert widget.min_size_spin.text() == "model's"
     assert "min_instance_size" not in widget.predict_options()
     widget.min_size_spin.setValue(0)  # keep every instance
     assert widget.predict_options()["min_instance_size"] == 0
 
 
-def test_input_scale_from_the_form(make_napari_viewer, sample, trained):
+def test_input_scale_from_the_form(make_napari_viewer_proxy, sample, trained):
     model, _ = trained
-    viewer, image, widget = _foam_image_ready(make_napari_viewer, sample, model)
+    viewer, image, widget = _foam_image_ready(make_napari_viewer_proxy, sample, model)
     assert "input_scale" not in widget.predict_options()
     assert widget.scale_spin.text() == "model's"
 
@@ -171,9 +171,11 @@ def test_input_scale_from_the_form(make_napari_viewer, sample, trained):
     assert not np.array_equal(segmentation, unscaled)
 
 
-def test_predict_all_layers_in_worker_with_a_stack(make_napari_viewer, qtbot, sample, trained):
+def test_predict_all_layers_in_worker_with_a_stack(
+    make_napari_viewer_proxy, qtbot, sample, trained
+):
     model, _ = trained
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     flat = viewer.add_image(sample.images[0], name="flat")
     stack = viewer.add_image(np.stack(sample.images[:2]), name="stack", scale=(3.0, 1.0, 1.0))
     model_store(viewer).set(model, "trained in a test")
@@ -196,9 +198,9 @@ def test_predict_all_layers_in_worker_with_a_stack(make_napari_viewer, qtbot, sa
     assert "Predicted 2 image(s)" in widget.status.text()
 
 
-def test_cancel_keeps_finished_images(make_napari_viewer, qtbot, sample, trained):
+def test_cancel_keeps_finished_images(make_napari_viewer_proxy, qtbot, sample, trained):
     model, _ = trained
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     big = viewer.add_image(np.tile(sample.images[0], (6, 4, 4)), name="big")  # 6 planes 256^2
     model_store(viewer).set(model, "trained in a test")
     widget = _widget(viewer, tile=32)
@@ -216,13 +218,13 @@ def test_cancel_keeps_finished_images(make_napari_viewer, qtbot, sample, trained
     assert "Cancelled" in widget.status.text()
 
 
-def test_predict_folder_with_model_file(make_napari_viewer, sample, trained, tmp_path):
+def test_predict_folder_with_model_file(make_napari_viewer_proxy, sample, trained, tmp_path):
     model, path = trained
     source, out = tmp_path / "in", tmp_path / "out"
     source.mkdir()
     for k in range(2):
         tifffile.imwrite(source / f"img{k}.tif", sample.images[k])
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     widget = _widget(viewer)
     widget.model_edit.setText(str(path))
     widget.set_input("folder")
@@ -250,7 +252,7 @@ def test_predict_folder_with_model_file(make_napari_viewer, sample, trained, tmp
 
 
 def test_predict_folder_never_writes_into_a_project(
-    make_napari_viewer, sample, trained, tmp_path, notes
+    make_napari_viewer_proxy, sample, trained, tmp_path, notes
 ):
     from napari_lazyunet.core.labels import ImageLabels
     from napari_lazyunet.core.project import save_project
@@ -264,7 +266,7 @@ def test_predict_folder_never_writes_into_a_project(
         sample.class_names,
     )
     before = (project / "detection" / "a.tif").read_bytes()
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     widget = _widget(viewer)
     widget.model_edit.setText(str(path))
     widget.set_input("folder")
@@ -275,9 +277,9 @@ def test_predict_folder_never_writes_into_a_project(
     assert (project / "detection" / "a.tif").read_bytes() == before
 
 
-def test_predict_error_notifications(make_napari_viewer, sample, trained, tmp_path, notes):
+def test_predict_error_notifications(make_napari_viewer_proxy, sample, trained, tmp_path, notes):
     model, _ = trained
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     widget = _widget(viewer)
 
     assert widget.run() is False
@@ -341,13 +343,13 @@ def test_train_then_predict_on_the_plugin_sample(foam_viewer, qtbot):
 
 
 def test_output_layers_are_added_one_per_turn_of_the_event_loop(
-    make_napari_viewer, qtbot, sample, trained
+    make_napari_viewer_proxy, qtbot, sample, trained
 ):
     """Adding a layer builds its visual on the GUI thread; all of them at once froze the viewer."""
     from qtpy.QtCore import QTimer
 
     model, _ = trained
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     viewer.add_image(np.stack(sample.images[:2]), name="stack")
     model_store(viewer).set(model, "trained in a test")
     widget = _widget(viewer)

@@ -123,8 +123,8 @@ def test_refine_selected_class_and_object_under_cursor(foam_viewer):
     assert labelled[cy, cx] > 0 and n <= 3  # one object (its mask may be cut by user pixels)
 
 
-def test_refine_errors_are_notifications(make_napari_viewer, notifications):
-    viewer = make_napari_viewer()
+def test_refine_errors_are_notifications(make_napari_viewer_proxy, notifications):
+    viewer = make_napari_viewer_proxy()
     widget = RefineWidget(viewer)
     widget.use_thread = False
     widget.refine_button.click()

@@ -46,8 +46,8 @@ def test_device_menu_lists_what_is_available():
     assert all(ok for value, _, ok in choices if value in ("auto", "cpu"))
 
 
-def test_train_a_few_steps_with_validation(make_napari_viewer, sample, notes):
-    viewer = make_napari_viewer()
+def test_train_a_few_steps_with_validation(make_napari_viewer_proxy, sample, notes):
+    viewer = make_napari_viewer_proxy()
     add_foam_image(viewer, sample, 0, strong=True)
     add_foam_image(viewer, sample, 1)
     widget = _widget(viewer, steps=4, validation=0.5)
@@ -77,9 +77,9 @@ def test_train_a_few_steps_with_validation(make_napari_viewer, sample, notes):
 
 
 def test_stop_midway_in_the_worker_keeps_the_checkpoint(
-    make_napari_viewer, qtbot, sample, tmp_path
+    make_napari_viewer_proxy, qtbot, sample, tmp_path
 ):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     add_foam_image(viewer, sample, 0, strong=True)
     checkpoint = tmp_path / "run.pt"
     widget = _widget(viewer, steps=100_000, threaded=True, checkpoint=checkpoint)
@@ -113,8 +113,8 @@ def test_stop_midway_in_the_worker_keeps_the_checkpoint(
     assert meter.max_gap_ms < 1000
 
 
-def test_save_load_and_continue(make_napari_viewer, sample, tmp_path, notes):
-    viewer = make_napari_viewer()
+def test_save_load_and_continue(make_napari_viewer_proxy, sample, tmp_path, notes):
+    viewer = make_napari_viewer_proxy()
     add_foam_image(viewer, sample, 0, strong=True)
     widget = _widget(viewer, steps=2)
     assert widget.save_model(tmp_path / "none.pt") is None  # nothing trained yet
@@ -124,7 +124,7 @@ def test_save_load_and_continue(make_napari_viewer, sample, tmp_path, notes):
     path = widget.save_model(tmp_path / "model.pt")
     assert path is not None and path.is_file()
 
-    other = make_napari_viewer()
+    other = make_napari_viewer_proxy()
     add_foam_image(other, sample, 1)
     second = TrainWidget(other)
     second.use_threads = False
@@ -154,9 +154,9 @@ def test_save_load_and_continue(make_napari_viewer, sample, tmp_path, notes):
 
 
 def test_training_never_replaces_a_model_and_keeps_it_in_a_file(
-    make_napari_viewer, sample, recovery_dir, notes
+    make_napari_viewer_proxy, sample, recovery_dir, notes
 ):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer_proxy()
     add_foam_image(viewer, sample, 0, strong=True)
     widget = _widget(viewer, steps=2, validation=None)
     assert widget.start()
@@ -208,8 +208,8 @@ def test_error_notifications(make_napari_viewer, sample, tmp_path, notes):
     assert not widget.running
 
 
-def test_no_strong_image_warns_and_trains(make_napari_viewer, sample, notes):
-    viewer = make_napari_viewer()
+def test_no_strong_image_warns_and_trains(make_napari_viewer_proxy, sample, notes):
+    viewer = make_napari_viewer_proxy()
     add_foam_image(viewer, sample, 0)
     widget = _widget(viewer, steps=1)
     assert widget.start()
@@ -218,11 +218,11 @@ def test_no_strong_image_warns_and_trains(make_napari_viewer, sample, notes):
     assert widget.last_outcome.status == "finished"
 
 
-def test_presets_fill_the_form_from_the_engine(make_napari_viewer):
+def test_presets_fill_the_form_from_the_engine(make_napari_viewer_proxy):
     from napari_lazyunet.config import LazyUNetConfig
     from napari_lazyunet.sample.demo import DemoSettings
 
-    widget = TrainWidget(make_napari_viewer())
+    widget = TrainWidget(make_napari_viewer_proxy())
     # "auto" is the default: every size left to the engine, steps to the time budget.
     assert widget.preset_combo.currentData() == "auto"
     auto = widget.config_for(("a",), 1)
@@ -301,8 +301,8 @@ def test_loss_plot_skips_unlabelled_tasks_and_blits(qtbot):
     assert plot.ax.get_ylim()[1] >= 9.0
 
 
-def test_closing_the_widget_stops_training(make_napari_viewer, qtbot, sample, tmp_path):
-    viewer = make_napari_viewer()
+def test_closing_the_widget_stops_training(make_napari_viewer_proxy, qtbot, sample, tmp_path):
+    viewer = make_napari_viewer_proxy()
     add_foam_image(viewer, sample, 0, strong=True)
     checkpoint = tmp_path / "closed.pt"
     widget = _widget(viewer, steps=100_000, threaded=True, checkpoint=checkpoint)
