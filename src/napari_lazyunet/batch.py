@@ -12,7 +12,7 @@ blocks, not for the image.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from .core.prediction_folder import ZARR_OUTPUT_SUFFIX, PredictionFolder
 if TYPE_CHECKING:
     from .api import LazyUNet
 
-__all__ = ["FileResult", "is_large_file", "iter_predict_file"]
+__all__ = ["FileResult", "is_large_file", "iter_predict_file", "iter_predict_large"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class FileResult:
         For a large image, pixel pairs along block borders where the two
         blocks disagreed on whether an object continues (see
         :class:`~napari_lazyunet.core.blockwise.BlockwiseResult`).
+    instance_classes : dict of int to int
+        For a large image, the class of each instance.
     """
 
     name: str
@@ -53,6 +55,7 @@ class FileResult:
     files: list[Path]
     prediction: Prediction | None = None
     seam_splits: int = 0
+    instance_classes: dict[int, int] = field(default_factory=dict)
 
 
 def is_large_file(path: PathLike, in_channels: int) -> bool:
@@ -68,6 +71,47 @@ def is_large_file(path: PathLike, in_channels: int) -> bool:
     if path.suffix.lower() not in (".tif", ".tiff"):
         return False
     return is_large(pyramid_levels(path)[0], in_channels)
+
+
+def iter_predict_large(
+    model: LazyUNet, image: Any, folder: PredictionFolder, name: str, **predict_options: Any
+) -> Iterator[PredictEvent]:
+    """Predict one large plane block by block into OME-Zarr outputs in ``folder``.
+
+    Parameters
+    ----------
+    model : LazyUNet
+        A trained model.
+    image : array-like
+        ``(Y, X)`` or ``(Y, X, C)``, read one block at a time (a
+        :class:`~napari_lazyunet.core.lazy_images.LazyImage`, a dask or zarr array).
+    folder : PredictionFolder
+        Where the outputs go: ``<output>/<name>.ome.zarr``, all renamed into
+        place together when every block is done.
+    name : str
+        The output name.
+    **predict_options
+        Fields of :class:`~napari_lazyunet.config.PredictConfig`.
+
+    Yields
+    ------
+    PredictEvent
+        Progress; the last event's ``result`` is a :class:`FileResult`.
+        Closing the generator early writes nothing.
+    """
+    result: Any = None
+    with folder.large_outputs(name, tuple(image.shape[:2]), model.output_names) as arrays:
+        for event in model.iter_predict_blockwise(image, arrays, **predict_options):
+            if event.result is None:
+                yield event
+            result = event.result
+    assert isinstance(result, BlockwiseResult)
+    suffix = ZARR_OUTPUT_SUFFIX
+    files = [folder.folder / task / f"{name}{suffix}" for task in model.output_names]
+    done = FileResult(
+        name, result.n_instances, files, None, result.seam_splits, result.instance_classes
+    )
+    yield PredictEvent(0, 1, 1, 1, done)
 
 
 def iter_predict_file(
@@ -104,19 +148,7 @@ def iter_predict_file(
         once the outputs are written. Closing the generator early writes nothing.
     """
     if is_large_file(path, model.config.model.in_channels):
-        image = open_lazy_image(path)
-        result: Any = None
-        with folder.large_outputs(name, tuple(image.shape[:2]), model.output_names) as arrays:
-            for event in model.iter_predict_blockwise(image, arrays, **predict_options):
-                if event.result is None:
-                    yield event
-                result = event.result
-        assert isinstance(result, BlockwiseResult)
-        files = [
-            folder.folder / task / f"{name}{ZARR_OUTPUT_SUFFIX}" for task in model.output_names
-        ]
-        done = FileResult(name, result.n_instances, files, seam_splits=result.seam_splits)
-        yield PredictEvent(0, 1, 1, 1, done)
+        yield from iter_predict_large(model, open_lazy_image(path), folder, name, **predict_options)
         return
     image = read_image(path)
     prediction = None

@@ -369,3 +369,33 @@ def test_output_layers_are_added_one_per_turn_of_the_event_loop(
     assert len(inserted_at) == 7  # four label layers, three probability images
     assert len(set(inserted_at)) == len(inserted_at)  # never two in one turn
     assert "Predicted 1 image(s)" in widget.status.text()
+
+
+def test_a_large_image_is_opened_lazily_and_predicted_into_ome_zarr(
+    make_napari_viewer_proxy, sample, trained, tmp_path, monkeypatch
+):
+    """A whole-slide image: a dask layer in, OME-Zarr stores out, shown as dask layers."""
+    import dask.array as da
+
+    from napari_lazyunet.core import lazy_images
+
+    monkeypatch.setattr(lazy_images, "LARGE_IMAGE_PIXELS", 50 * 50)  # 64 x 64 is large here
+    model, _ = trained
+    path = tmp_path / "slide.tif"
+    tifffile.imwrite(path, sample.images[2], tile=(16, 16))
+    viewer = make_napari_viewer_proxy()
+    model_store(viewer).set(model, "trained in a test")
+    widget = _widget(viewer)
+    image = widget.open_large_image(path)
+    assert isinstance(image.data, da.Array) and widget.input_combo.currentText() == "slide"
+
+    assert widget.run() is True, errors()
+    assert widget.last_outcome.status == "finished"
+    expected = model.predict(sample.images[2], tile_size=64, device="cpu")
+    recovery = tmp_path / "recovery" / "predictions" / "slide"
+    for role in ROLES:
+        layer = find_output_layer(viewer, image, role)
+        assert isinstance(layer.data, da.Array), role  # read from the store, not in memory
+        np.testing.assert_array_equal(np.asarray(layer.data), getattr(expected, role))
+        assert (recovery / role / "slide.ome.zarr").is_dir()
+    assert str(recovery) in widget.status.text()

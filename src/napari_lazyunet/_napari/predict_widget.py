@@ -17,11 +17,9 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from napari.layers import Image
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
@@ -44,18 +42,20 @@ from qtpy.QtWidgets import (
 from napari_lazyunet import __version__
 from napari_lazyunet.api import LazyUNet
 from napari_lazyunet.config import PredictConfig
-from napari_lazyunet.core.files import list_images, read_image
+from napari_lazyunet.core.files import list_images
 from napari_lazyunet.core.labels import LabelError
-from napari_lazyunet.core.predict import Prediction
 from napari_lazyunet.core.prediction_folder import PredictionFolder, output_names
+from napari_lazyunet.core.recovery import predictions_recovery_folder, safe_stem
 
 from ._form import MODEL_FILTER, device_combo, model_default_spin, path_row
 from ._model_chooser import ModelChooser
 from ._notify import EXPECTED_ERRORS, PluginInputError, notify_error, notify_warning
 from ._scroll import scroll_contents
 from .autosave import label_autosaver
+from .large_images import is_large_layer, layer_source, lazy_prediction, open_large_image
 from .model_store import model_store
 from .planes import label_shape
+from .prediction_jobs import LargeResult, Progress, Result, Target, Written, predict_targets
 from .prediction_layers import is_output_layer, iter_show_prediction
 from .workers import Job, JobWidgetMixin, Notice, Outcome
 
@@ -63,78 +63,6 @@ __all__ = ["PredictWidget", "Target"]
 
 ALL_LAYERS = "All image layers"
 FOLDER = "Folder…"
-
-
-@dataclass
-class Target:
-    """One image to predict: a layer of the viewer or a file written to a folder.
-
-    Attributes
-    ----------
-    name : str
-        Shown in messages.
-    layer : napari.layers.Image or None
-        The input layer (results become layers).
-    path : Path or None
-        The input file (results are written to ``out``).
-    out : PredictionFolder or None
-        Output folder for file inputs.
-    output_name : str
-        File name of its outputs in ``out`` (the stem, unless two inputs share it).
-    """
-
-    name: str
-    layer: Image | None = None
-    path: Path | None = None
-    out: PredictionFolder | None = None
-    output_name: str = ""
-
-    def read(self) -> np.ndarray:
-        """The image as a numpy array (computes lazy layer data)."""
-        if self.layer is not None:
-            return np.asarray(self.layer.data)
-        return read_image(self.path)
-
-
-@dataclass(frozen=True)
-class _Progress:
-    index: int
-    total: int
-    fraction: float
-    name: str
-
-
-@dataclass(frozen=True)
-class _Result:
-    target: Target
-    prediction: Prediction
-
-
-@dataclass(frozen=True)
-class _Written:
-    target: Target
-    files: list[Path]
-
-
-def _predict_all(
-    model: LazyUNet, targets: list[Target], options: dict[str, Any], probabilities: bool
-) -> Iterator[Any]:
-    """Worker body: predict every target, yielding progress and results."""
-    for index, target in enumerate(targets):
-        try:
-            image = target.read()
-            result = None
-            for event in model.iter_predict(image, **options):
-                result = event.result
-                yield _Progress(index, len(targets), event.fraction, target.name)
-        except LabelError as error:
-            raise PluginInputError(f"{target.name}: {error}") from error
-        if target.out is not None:
-            yield _Written(
-                target, target.out.write_prediction(target.output_name, result, probabilities)
-            )
-        else:
-            yield _Result(target, result)
 
 
 class PredictWidget(JobWidgetMixin, QWidget):
@@ -195,7 +123,16 @@ class PredictWidget(JobWidgetMixin, QWidget):
         input_form = QFormLayout(input_box)
         self.input_combo = QComboBox()
         self.input_combo.currentTextChanged.connect(self._update_folder_rows)
-        input_form.addRow("Input", self.input_combo)
+        open_large = QPushButton("Open large…")
+        open_large.setToolTip(
+            "Open a whole-slide image (tiled or pyramidal TIFF, OME-Zarr) as a layer that is "
+            "read from disk as you look at it; it is predicted block by block"
+        )
+        open_large.clicked.connect(self._browse_large_image)
+        input_row = QHBoxLayout()
+        input_row.addWidget(self.input_combo, 1)
+        input_row.addWidget(open_large)
+        input_form.addRow("Input", input_row)
         self.in_folder_edit, in_row = path_row(self, "Input folder")
         self.out_folder_edit, out_row = path_row(self, "Output folder")
         self._in_row_label = QLabel("Input folder")
@@ -329,6 +266,32 @@ class PredictWidget(JobWidgetMixin, QWidget):
             layer.events.name.connect(self._refresh_inputs)
         self._update_folder_rows()
 
+    def _browse_large_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open a large image (for OME-Zarr, pick the .zattrs or zarr.json file in its folder)",
+            "",
+            "Large images (*.tif *.tiff .zattrs zarr.json .zarray)",
+        )
+        if path:
+            self.open_large_image(path)
+
+    def open_large_image(self, path: str | Path) -> Image | None:
+        """Add a large image as a lazy layer and make it the input.
+
+        ``path`` may name a TIFF, a zarr store, or a metadata file inside one.
+        """
+        path = Path(path)
+        if path.name in (".zattrs", ".zarray", "zarr.json", ".zgroup"):
+            path = path.parent
+        try:
+            layer = open_large_image(self.viewer, path)
+        except (OSError, *EXPECTED_ERRORS) as error:
+            self._show_error(error)
+            return None
+        self.set_input(layer)
+        return layer
+
     def _update_folder_rows(self, *_: Any) -> None:
         folder = self.input_combo.currentText() == FOLDER
         for widget in self._folder_rows:
@@ -393,8 +356,32 @@ class PredictWidget(JobWidgetMixin, QWidget):
             if not layers:
                 raise PluginInputError(f"image layer {choice!r} is gone; pick another input")
         for layer in layers:
-            label_shape(layer)  # refuses multiscale and 1D layers with a clear message
+            if not layer.multiscale:  # a pyramid is predicted block by block from level 0
+                label_shape(layer)  # refuses 1D layers with a clear message
         return [Target(layer.name, layer=layer) for layer in layers]
+
+    def _place_large_outputs(self, model: LazyUNet, targets: list[Target]) -> None:
+        """Give each large layer a prediction folder for its OME-Zarr outputs.
+
+        The output folder when one is set, else a folder of the recovery area
+        named after the layer (the notification at the end names it).
+        """
+        out = self.out_folder_edit.text().strip()
+        for target in targets:
+            layer = target.layer
+            if layer is None or not (
+                layer.multiscale or is_large_layer(layer, model.config.model.in_channels)
+            ):
+                continue
+            folder = Path(out) if out else predictions_recovery_folder(layer.name)
+            target.out = PredictionFolder(
+                folder,
+                run={
+                    "written_by": f"napari-lazyunet {__version__} Predict widget",
+                    "input": f"image layer {layer.name!r}",
+                },
+            )
+            target.output_name = safe_stem(layer.name)
 
     # ------------------------------------------------------------------- model
     def current_model(self) -> LazyUNet:
@@ -454,7 +441,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
         if layer is None:
             return
         expected = model.config.model.in_channels
-        shape = layer.data.shape
+        shape = layer_source(layer).shape
         if layer.rgb:
             channels = int(shape[-1])
         elif expected > 1 and len(shape) >= 3 and shape[-1] == expected:
@@ -482,6 +469,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
             targets = self.targets()
             for target in targets:
                 self._check_channels(model, target)
+            self._place_large_outputs(model, targets)
             options = self.predict_options()
             PredictConfig(**options)  # validate before starting the worker
         except (OSError, *EXPECTED_ERRORS) as error:
@@ -491,12 +479,14 @@ class PredictWidget(JobWidgetMixin, QWidget):
         self._showing.clear()
         self._pending_outcome = None
         self._written = []
+        self._instance_counts: list[int] = []
+        self._finished: set[str] = set()
         self._targets = targets
         self.progress.setValue(0)
         self.status.setText(f"Predicting {len(targets)} image(s)…")
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        generator = _predict_all(model, targets, options, self.probability_check.isChecked())
+        generator = predict_targets(model, targets, options, self.probability_check.isChecked())
         self._start_job(generator)
         return True
 
@@ -508,17 +498,25 @@ class PredictWidget(JobWidgetMixin, QWidget):
             self.status.setText("Cancelling…")
 
     def _on_item(self, item: Any) -> None:
-        if isinstance(item, _Progress):
+        if isinstance(item, Progress):
             self.progress.setValue(int(1000 * (item.index + item.fraction) / item.total))
             self.status.setText(f"Predicting {item.name} ({item.index + 1}/{item.total})…")
-        elif isinstance(item, _Result):
+        elif isinstance(item, Result | LargeResult):
+            self._finished.add(item.target.name)
             layer = item.target.layer
+            if isinstance(item, LargeResult):
+                self._written.extend(item.result.files)
+                self._instance_counts.append(item.result.n_instances)
+                prediction = lazy_prediction(item.result.files, item.result.instance_classes)
+            else:
+                prediction = item.prediction
+                self._instance_counts.append(sum(map(len, prediction.instance_classes)))
             if layer is None or layer not in self.viewer.layers:
                 return  # the input layer was removed meanwhile
             shown = iter_show_prediction(
                 self.viewer,
                 layer,
-                item.prediction,
+                prediction,
                 probabilities=self.probability_check.isChecked(),
             )
             self._showing.append((layer.name, shown))
@@ -529,7 +527,8 @@ class PredictWidget(JobWidgetMixin, QWidget):
             else:
                 while self._show_next():
                     pass
-        elif isinstance(item, _Written):
+        elif isinstance(item, Written):
+            self._finished.add(item.target.name)
             self._written.extend(item.files)
         elif isinstance(item, Notice):
             notify_warning(item.message)
@@ -580,8 +579,9 @@ class PredictWidget(JobWidgetMixin, QWidget):
         if outcome.status == "failed":
             self._show_error(outcome.error)
             return
-        n_done = len(self.outputs) + len({p.stem for p in self._written if "instances" in p.parts})
-        where = f" to {self.out_folder_edit.text().strip()}" if self._written else ""
+        n_done = len(self._finished)
+        folders = sorted({str(path.parent.parent) for path in self._written})
+        where = f" to {', '.join(folders)}" if folders else ""
         if outcome.status == "stopped":
             self.status.setText(
                 f"Cancelled after {n_done} of {len(self._targets)} image(s); "
@@ -589,11 +589,7 @@ class PredictWidget(JobWidgetMixin, QWidget):
             )
             return
         self.progress.setValue(1000)
-        counts = [
-            int(layers["instances"].data.max())
-            for layers in self.outputs.values()
-            if "instances" in layers
-        ]
+        counts = self._instance_counts
         found = f": {sum(counts)} instance(s)" if counts else ""
         self.status.setText(f"Predicted {n_done} image(s){where}{found}.")
 

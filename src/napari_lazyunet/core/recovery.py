@@ -100,7 +100,8 @@ def image_digest(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _safe_stem(name: str) -> str:
+def safe_stem(name: str) -> str:
+    """A file name made of ``name``: letters, digits, ``_.-`` only, at most 60 characters."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._")
     return stem[:60] or "image"
 
@@ -125,7 +126,7 @@ def labels_recovery_folder(name: str, digest: str, root: Path | None = None) -> 
     """
     labels_root = (root or recovery_root()) / "labels"
     existing = _folders_of(digest, labels_root)
-    return existing[0] if existing else labels_root / f"{_safe_stem(name)}-{digest}"
+    return existing[0] if existing else labels_root / f"{safe_stem(name)}-{digest}"
 
 
 def _folders_of(digest: str, labels_root: Path) -> list[Path]:
@@ -229,3 +230,22 @@ def model_recovery_path(root: Path | None = None, now: float | None = None) -> P
         path = folder / f"model-{stamp}-{k}.pt"
         k += 1
     return path
+
+
+def predictions_recovery_folder(name: str, root: Path | None = None) -> Path:
+    """The folder for the outputs of a large image predicted in napari without an output folder.
+
+    Parameters
+    ----------
+    name : str
+        The image layer's name.
+    root : Path, optional
+        Recovery folder; default :func:`recovery_root`.
+
+    Returns
+    -------
+    Path
+        ``ROOT/predictions/NAME`` (a prediction folder, see
+        :class:`~napari_lazyunet.core.prediction_folder.PredictionFolder`).
+    """
+    return (root or recovery_root()) / "predictions" / safe_stem(name)
