@@ -70,7 +70,11 @@ def is_large_file(path: PathLike, in_channels: int) -> bool:
         return True
     if path.suffix.lower() not in (".tif", ".tiff"):
         return False
-    return is_large(pyramid_levels(path)[0], in_channels)
+    try:
+        shape = pyramid_levels(path)[0]
+    except Exception:  # not a TIFF tifffile can parse: reading it whole reports why
+        return False
+    return is_large(shape, in_channels)
 
 
 def iter_predict_large(
