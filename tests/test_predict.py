@@ -285,3 +285,26 @@ def test_input_scale_in_block_mode_gives_the_whole_plane_labels(rng):
     for task in ("segmentation", "detection", "separation"):
         agree = (getattr(whole, task) == getattr(blocks, task)).mean()
         assert agree > 0.99, (task, agree)
+
+
+def test_the_inference_network_folds_batchnorm_and_gives_the_same_outputs(rng):
+    from napari_lazyunet.core.inference import inference_network, input_layout
+
+    model = _model(depth=2)
+    model.train()
+    # Non-trivial BatchNorm statistics, as after training.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+    fast = inference_network(model, CPU)
+    assert model.training  # the model itself is untouched
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    x = torch.from_numpy(rng.random((2, 1, 48, 40)).astype(np.float32))
+    with torch.inference_mode():
+        expected = model.eval()(x)
+        got = fast(x.contiguous(memory_format=input_layout(CPU)))
+    for task in expected:
+        torch.testing.assert_close(got[task], expected[task], atol=1e-4, rtol=1e-4)

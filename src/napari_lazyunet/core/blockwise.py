@@ -30,6 +30,7 @@ import torch
 
 from ..config import NormalizationConfig, PredictConfig
 from .devices import denormals_flushed
+from .inference import inference_network
 from .instances import instances_from_outputs
 from .predict import PredictEvent, block_starts, iter_label_blocks
 
@@ -205,7 +206,7 @@ def iter_predict_blockwise(
     total = 2 * len(starts) + len(_chunk_windows(outputs["instances"]))
     done = 0
     with denormals_flushed():
-        model = model.to(device).eval()
+        model = inference_network(model, device)
         for window, *maps in iter_label_blocks(
             model, plane, in_channels, normalization, config, device
         ):

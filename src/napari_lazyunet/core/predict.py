@@ -17,6 +17,7 @@ import torch
 
 from ..config import NormalizationConfig, PredictConfig
 from .devices import denormals_flushed
+from .inference import inference_network, input_layout
 from .instances import instances_from_outputs
 from .labels import LabelError, check_image_values
 from .normalize import (
@@ -146,7 +147,8 @@ def iter_plane_probabilities(
         batch_corners = corners[start : start + config.batch_size]
         batch = np.stack([plane[:, y : y + tile[0], x : x + tile[1]] for y, x in batch_corners])
         with torch.inference_mode(), torch.autocast(device.type, enabled=use_amp):
-            outputs = model(torch.from_numpy(batch).to(device))
+            inputs = torch.from_numpy(batch).to(device)
+            outputs = model(inputs.contiguous(memory_format=input_layout(device)))
         for task, logits in outputs.items():
             probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
             acc = sums.setdefault(task, np.zeros((probs.shape[1], *shape), np.float32))
@@ -339,7 +341,7 @@ def iter_predict(
     config = config.with_defaults()  # a model that was never trained leaves some to training
     planes, leading = split_planes(image, in_channels)
     with denormals_flushed():
-        model = model.to(device).eval()
+        model = inference_network(model, device)
         normalise = partial(normalize_image, config=normalization, in_channels=in_channels)
         results: list[_PlaneMaps] = []
         for index, plane in enumerate(planes):
