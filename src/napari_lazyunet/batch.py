@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .core.blockwise import BlockwiseResult
-from .core.files import PathLike, read_image
+from .core.files import PathLike, ProjectError, read_image
 from .core.lazy_images import is_large, is_zarr_path, open_lazy_image, pyramid_levels
 from .core.predict import PredictEvent, Prediction
-from .core.prediction_folder import ZARR_OUTPUT_SUFFIX, PredictionFolder
+from .core.prediction_folder import ZARR_OUTPUT_SUFFIX, PredictionFolder, input_signature
 
 if TYPE_CHECKING:
     from .api import LazyUNet
@@ -72,13 +72,18 @@ def is_large_file(path: PathLike, in_channels: int) -> bool:
         return False
     try:
         shape = pyramid_levels(path)[0]
-    except Exception:  # not a TIFF tifffile can parse: reading it whole reports why
+    except (OSError, ValueError, IndexError, KeyError):  # reading it whole says why
         return False
     return is_large(shape, in_channels)
 
 
 def iter_predict_large(
-    model: LazyUNet, image: Any, folder: PredictionFolder, name: str, **predict_options: Any
+    model: LazyUNet,
+    image: Any,
+    folder: PredictionFolder,
+    name: str,
+    source: dict[str, Any] | None = None,
+    **predict_options: Any,
 ) -> Iterator[PredictEvent]:
     """Predict one large plane block by block into OME-Zarr outputs in ``folder``.
 
@@ -94,6 +99,9 @@ def iter_predict_large(
         place together when every block is done.
     name : str
         The output name.
+    source : dict, optional
+        The input's :func:`~napari_lazyunet.core.prediction_folder.input_signature`,
+        recorded so that a later run can skip it.
     **predict_options
         Fields of :class:`~napari_lazyunet.config.PredictConfig`.
 
@@ -104,7 +112,8 @@ def iter_predict_large(
         Closing the generator early writes nothing.
     """
     result: Any = None
-    with folder.large_outputs(name, tuple(image.shape[:2]), model.output_names) as arrays:
+    shape = tuple(image.shape[:2])
+    with folder.large_outputs(name, shape, model.output_names, source) as arrays:
         for event in model.iter_predict_blockwise(image, arrays, **predict_options):
             if event.result is None:
                 yield event
@@ -151,8 +160,10 @@ def iter_predict_file(
         Progress; the last event's ``result`` is a :class:`FileResult`, set
         once the outputs are written. Closing the generator early writes nothing.
     """
+    source = input_signature(path)
     if is_large_file(path, model.config.model.in_channels):
-        yield from iter_predict_large(model, open_lazy_image(path), folder, name, **predict_options)
+        image = open_lazy_image(path)
+        yield from iter_predict_large(model, image, folder, name, source, **predict_options)
         return
     image = read_image(path)
     prediction = None
@@ -161,6 +172,194 @@ def iter_predict_file(
             yield event
         prediction = event.result
     assert prediction is not None
-    files = folder.write_prediction(name, prediction, probabilities=probabilities)
+    files = folder.write_prediction(name, prediction, probabilities, source)
     count = sum(len(classes) for classes in prediction.instance_classes)
     yield PredictEvent(0, 1, 1, 1, FileResult(name, count, files, prediction))
+
+
+@dataclass(frozen=True)
+class FolderItem:
+    """One input of :func:`iter_predict_folder`, once it is finished.
+
+    Attributes
+    ----------
+    path : Path
+        The input file.
+    name : str
+        Its output name.
+    result : FileResult or None
+        What was written; None when skipped or failed.
+    skipped : bool
+        An earlier run with the same model and settings wrote it from the same input.
+    error : str or None
+        Why it could not be predicted (unreadable, wrong channels...).
+    """
+
+    path: Path
+    name: str
+    result: FileResult | None = None
+    skipped: bool = False
+    error: str | None = None
+
+
+def _predict_on_worker(model: LazyUNet, path: str, options: dict[str, Any]) -> Prediction:
+    """A dask task: one image predicted in memory, with the worker's share of the threads."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        from distributed import get_worker
+
+        torch.set_num_threads(max(1, get_worker().state.nthreads))
+    except (ImportError, ValueError):
+        pass  # not on a distributed worker: keep the process's threads
+    try:
+        return model.predict(read_image(path), **options)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _client(scheduler: Any):
+    """A dask.distributed Client: the one given, one for an address, or a local cluster."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as error:
+        raise ValueError(
+            "predicting on a dask cluster needs dask.distributed: pip install distributed"
+        ) from error
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if scheduler == "processes":
+        import os
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cluster = LocalCluster(n_workers=max(1, cores or 1), threads_per_worker=1, processes=True)
+        return Client(cluster), True
+    return Client(str(scheduler)), True
+
+
+def iter_predict_folder(
+    model: LazyUNet,
+    files: list[Path],
+    names: list[str],
+    folder: PredictionFolder,
+    *,
+    scheduler: Any = None,
+    probabilities: bool = False,
+    resume: bool = True,
+    **predict_options: Any,
+) -> Iterator[PredictEvent | FolderItem]:
+    """Predict image files into a prediction folder, here or on a dask cluster.
+
+    Parameters
+    ----------
+    model : LazyUNet
+        A trained model.
+    files, names : list
+        The inputs and their output names (see
+        :func:`~napari_lazyunet.core.prediction_folder.output_names`).
+    folder : PredictionFolder
+        Where the outputs go; its ``run`` describes the model and settings.
+    scheduler : None, str or distributed.Client
+        None: one image after another in this process (the network uses
+        every core). ``"processes"``: a local dask cluster of one single-threaded
+        worker per core. An address (``"tcp://host:8786"``) or a Client: that
+        cluster, whose workers must see the input paths. Images are
+        predicted on the workers and written here, so the folder and its
+        manifest have one writer; large images (predicted block by block)
+        always run in this process.
+    probabilities : bool
+        Also write the probabilities.
+    resume : bool
+        Skip the inputs that a run with the same ``folder.run`` already
+        wrote from the same input (same path, size and modification time).
+    **predict_options
+        Fields of :class:`~napari_lazyunet.config.PredictConfig`.
+
+    Yields
+    ------
+    PredictEvent or FolderItem
+        Progress of an image predicted here, and one :class:`FolderItem` per
+        input when it is finished (in completion order on a cluster).
+        Closing the generator stops after the current image; what is
+        written stays complete.
+
+    Raises
+    ------
+    ProjectError
+        An image's outputs could not be written (full disk...): the run stops there.
+    """
+    todo: list[tuple[Path, str, dict[str, Any]]] = []
+    for path, name in zip(files, names, strict=True):
+        source = input_signature(path)
+        if resume and folder.is_done(name, source):
+            yield FolderItem(path, name, skipped=True)
+        else:
+            todo.append((path, name, source))
+    channels = model.config.model.in_channels
+    remote = [
+        item for item in todo if scheduler is not None and not is_large_file(item[0], channels)
+    ]
+    here = [item for item in todo if item not in remote]
+    if remote:
+        yield from _iter_on_cluster(
+            model, remote, folder, scheduler, probabilities, predict_options
+        )
+    for path, name, _ in here:
+        try:
+            result = None
+            for event in iter_predict_file(
+                model, path, folder, name, probabilities=probabilities, **predict_options
+            ):
+                if event.result is None:
+                    yield event
+                result = event.result
+        except ValueError as error:  # unreadable file, NaN, wrong channels...
+            yield FolderItem(path, name, error=str(error))
+            continue
+        except OSError as error:
+            raise _write_error(path, folder, error) from error
+        yield FolderItem(path, name, result)
+
+
+def _write_error(path: Path, folder: PredictionFolder, error: OSError) -> ProjectError:
+    """A failed write (full disk, no permission) stops the run, naming the image."""
+    return ProjectError(
+        f"could not write the outputs of {path.name} to {folder.folder} ({error}); none of "
+        "them was written, the images written before are complete"
+    )
+
+
+def _iter_on_cluster(model, items, folder, scheduler, probabilities, options):
+    from distributed import as_completed
+
+    client, owned = _client(scheduler)
+    try:
+        shared = client.scatter(model, broadcast=True)
+        futures = {
+            client.submit(_predict_on_worker, shared, str(path), options, pure=False): (
+                path,
+                name,
+                source,
+            )
+            for path, name, source in items
+        }
+        for future in as_completed(futures):
+            path, name, source = futures[future]
+            try:
+                prediction = future.result()
+            except ValueError as error:
+                yield FolderItem(path, name, error=str(error))
+                continue
+            try:
+                files = folder.write_prediction(name, prediction, probabilities, source)
+            except OSError as error:
+                raise _write_error(path, folder, error) from error
+            count = sum(len(classes) for classes in prediction.instance_classes)
+            yield FolderItem(path, name, FileResult(name, count, files, prediction))
+    finally:
+        if owned:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ._napari.autosave import label_autosaver
 from ._napari.classes import class_names, set_class_names
 from ._napari.labels_layers import link_label_layers
+from ._napari.large_images import open_large_image
 from ._napari.links import linked_image, linked_layers
 from ._napari.model_store import model_store
 from ._napari.planes import (
@@ -38,6 +39,7 @@ __all__ = [
     "linked_layers",
     "mark_strong_with_edit",
     "model_store",
+    "open_large_image",
     "set_class_names",
     "set_sparse",
     "set_strong",

@@ -298,11 +298,6 @@ def test_predict_error_notifications(make_napari_viewer_proxy, sample, trained, 
     assert widget.run() is False
     assert "does not exist" in errors(notes)[-1]
 
-    model_store(viewer).set_busy(True)
-    widget.model_edit.setText("")
-    assert widget.run() is False
-    assert "being trained" in errors(notes)[-1]
-
     assert all(kind == "Notification" for severity, _, kind in notes if severity == "error")
     assert len(viewer.layers) == 1
 

@@ -66,7 +66,7 @@ class ModelChooser(QWidget):
             self.combo.setCurrentIndex(self.store.index)
         self.combo.blockSignals(False)
         self.combo.setEnabled(bool(self.store.entries))
-        self.discard_button.setEnabled(self.store.current is not None and not self.store.busy)
+        self.discard_button.setEnabled(self.store.current is not None)
 
     def _chosen(self, index: int) -> None:
         if 0 <= index < len(self.store.entries):
@@ -81,7 +81,7 @@ class ModelChooser(QWidget):
             True when a model was discarded.
         """
         entry = self.store.current
-        if entry is None or self.store.busy:
+        if entry is None:
             return False
         if entry.file is None and self.confirm:
             answer = QMessageBox.question(

@@ -55,7 +55,7 @@ class StoredModel:
 
 
 class ModelStore:
-    """The models of a viewer, the chosen one, and whether training is using it.
+    """The models of a viewer and the chosen one.
 
     Attributes
     ----------
@@ -63,9 +63,6 @@ class ModelStore:
         Every model trained or loaded in this viewer and not discarded, oldest first.
     index : int
         Position of the chosen model in :attr:`entries` (-1 when there is none).
-    busy : bool
-        True while a training run is updating the chosen model's weights;
-        prediction with it must wait.
     changed : psygnal.Signal
         Emitted with the store after any change.
     """
@@ -75,7 +72,6 @@ class ModelStore:
     def __init__(self) -> None:
         self.entries: list[StoredModel] = []
         self.index = -1
-        self.busy = False
 
     # ------------------------------------------------------------------ reading
     @property
@@ -159,19 +155,13 @@ class ModelStore:
             entry.file = Path(file)
             self.changed.emit(self)
 
-    def set_busy(self, busy: bool) -> None:
-        """Mark the chosen model as being trained (``True``) or free (``False``)."""
-        self.busy = bool(busy)
-        self.changed.emit(self)
-
     def describe(self) -> str:
         """One line naming the chosen model and its origin, or saying there is none."""
         if self.model is None:
             return "no model yet: train one or load a model file"
         classes = ", ".join(self.model.class_names)
         channels = self.model.config.model.in_channels
-        text = f"{self.source}; classes: {classes}; {channels} channel(s)"
-        return text + (" (training…)" if self.busy else "")
+        return f"{self.source}; classes: {classes}; {channels} channel(s)"
 
 
 _STORES: weakref.WeakKeyDictionary[Any, ModelStore] = weakref.WeakKeyDictionary()

@@ -405,10 +405,6 @@ class PredictWidget(JobWidgetMixin, QWidget):
                 "no model yet: train one in the Train widget, load one there, "
                 "or choose a model file here"
             )
-        if self.store.busy:
-            raise PluginInputError(
-                "the model is being trained: stop training or wait for it to finish"
-            )
         return self.store.model
 
     def _browse_model(self) -> None:

@@ -134,7 +134,7 @@ class TrainInputsMixin:
             item = QListWidgetItem(layer.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             default = bool(linked_layers(self.viewer, layer))
-            checked = self._checked.get(id(layer), default)
+            checked = self._checked.get(_layer_key(layer), default)
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
             self.layer_list.addItem(item)
             layer.events.name.disconnect(self._refresh_layers)
@@ -144,7 +144,9 @@ class TrainInputsMixin:
     def _remember_check(self, item: QListWidgetItem) -> None:
         row = self.layer_list.row(item)
         if 0 <= row < len(self._listed):
-            self._checked[id(self._listed[row])] = item.checkState() == Qt.CheckState.Checked
+            self._checked[_layer_key(self._listed[row])] = (
+                item.checkState() == Qt.CheckState.Checked
+            )
 
     def selected_layers(self) -> list[Image]:
         """The image layers ticked in the list."""
@@ -157,9 +159,9 @@ class TrainInputsMixin:
 
     def set_selected_layers(self, layers: list[Image]) -> None:
         """Tick exactly ``layers`` in the list."""
-        chosen = {id(layer) for layer in layers}
+        chosen = {_layer_key(layer) for layer in layers}
         for layer in self._image_layers():
-            self._checked[id(layer)] = id(layer) in chosen
+            self._checked[_layer_key(layer)] = _layer_key(layer) in chosen
         self._refresh_layers()
 
     def _browse_project(self) -> None:
@@ -244,3 +246,13 @@ class TrainInputsMixin:
                 merged.in_channels,
             )
         return merged
+
+
+def _layer_key(layer: Any) -> int:
+    """The same key for a layer on every access.
+
+    napari hands dock widgets a viewer behind a proxy that wraps every layer
+    it returns in a new proxy object, so ``id(layer)`` changes from one
+    access to the next; the wrapped layer's does not.
+    """
+    return id(getattr(layer, "__wrapped__", layer))

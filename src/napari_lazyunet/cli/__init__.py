@@ -162,6 +162,24 @@ def build_parser() -> argparse.ArgumentParser:
         "resolution)",
     )
     p.add_argument("--probabilities", action="store_true", help="also write probability maps")
+    p.add_argument(
+        "--block-size",
+        type=int,
+        help="pixels per side of the blocks a large image is predicted in (default 4096); "
+        "smaller blocks use less memory",
+    )
+    p.add_argument(
+        "--scheduler",
+        help="run on dask: 'processes' (a local cluster, one worker per core) or a "
+        "scheduler address such as tcp://host:8786 (workers must see the input files); "
+        "default: one image after another in this process",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="predict again the images this model and these settings already wrote to "
+        "--out (by default they are skipped, so a stopped run resumes)",
+    )
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_predict)
 

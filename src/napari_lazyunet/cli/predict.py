@@ -13,33 +13,18 @@ from ..core.labels import OUTPUTS
 from ._common import _one_line
 
 
-def _predict_file(model, path: Path, out, name: str, options: dict, args) -> object:
-    from ..batch import iter_predict_file
-
-    result = None
-    bar = tqdm(total=100, desc=path.name, unit="%", leave=False, disable=args.quiet)
-    try:
-        for event in iter_predict_file(
-            model, path, out, name, probabilities=args.probabilities, **options
-        ):
-            bar.n = int(100 * event.fraction)
-            bar.refresh()
-            result = event.result
-    finally:
-        bar.close()
-    return result
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..api import LazyUNet
-    from ..core.files import ProjectError, list_images
+    from ..batch import FolderItem, iter_predict_folder
+    from ..core.files import list_images
+    from ..core.lazy_images import digest_tree
     from ..core.prediction_folder import PredictionFolder, output_names
 
     failures: list[str] = []
     files: list[Path] = []
-    done = 0
+    done = skipped = 0
     try:
         model = LazyUNet.load(args.model)
         files = list_images(args.input)
@@ -53,6 +38,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 "overlap",
                 "device",
                 "batch_size",
+                "block_size",
                 "min_instance_size",
                 "separation_threshold",
                 "segmentation_threshold",
@@ -66,6 +52,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             run={
                 "written_by": f"lazyunet predict {__version__}",
                 "model": str(Path(args.model).resolve()),
+                "model_sha256": digest_tree(args.model),
                 "input": str(Path(args.input).resolve()),
                 "settings": {
                     **dataclasses.asdict(settings),
@@ -75,44 +62,56 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
         for note in notes:
             print(note)
-        for path, name in tqdm(
-            list(zip(files, names, strict=True)),
-            desc="images",
-            unit="image",
-            disable=args.quiet or len(files) < 2,
-        ):
-            try:
-                result = _predict_file(model, path, out, name, options, args)
-            except OSError as error:
-                raise ProjectError(
-                    f"could not write the outputs of {path.name} to {out.folder} "
-                    f"({_one_line(error)}); none of them was written"
-                ) from error
-            except ValueError as error:  # unreadable file, NaN, wrong channels...
-                message = _one_line(error)
-                if len(files) == 1:
-                    raise ValueError(
-                        message if str(path) in message else f"{path}: {message}"
-                    ) from error
-                tqdm.write(f"{path.name}: skipped: {message}", file=sys.stderr)
-                failures.append(path.name)
-                continue
-            done += 1
-            if not args.quiet:
-                seams = (
-                    f" ({result.seam_splits} pixel pairs along block borders left cut)"
-                    if result.seam_splits
-                    else ""
-                )
-                tqdm.write(f"{path.name}: {result.n_instances} instances{seams}")
+        images = tqdm(
+            total=len(files), desc="images", unit="image", disable=args.quiet or len(files) < 2
+        )
+        bar = tqdm(total=100, unit="%", leave=False, disable=args.quiet)
+        events = iter_predict_folder(
+            model,
+            files,
+            names,
+            out,
+            scheduler=args.scheduler,
+            probabilities=args.probabilities,
+            resume=not args.overwrite,
+            **options,
+        )
+        try:
+            for item in events:
+                if not isinstance(item, FolderItem):
+                    bar.n = int(100 * item.fraction)
+                    bar.refresh()
+                    continue
+                images.update()
+                bar.n = 0
+                if item.error is not None:
+                    message = _one_line(item.error)
+                    if len(files) == 1:
+                        raise ValueError(
+                            message if str(item.path) in message else f"{item.path}: {message}"
+                        )
+                    tqdm.write(f"{item.path.name}: skipped: {message}", file=sys.stderr)
+                    failures.append(item.path.name)
+                elif item.skipped:
+                    skipped += 1
+                else:
+                    done += 1
+                    if not args.quiet:
+                        tqdm.write(_summary(item))
+        finally:
+            events.close()
+            bar.close()
+            images.close()
     except KeyboardInterrupt:
         print(
             f"lazyunet predict: stopped after {done} of {len(files)} image(s); "
-            f"their outputs are complete in {args.out}",
+            f"their outputs are complete in {args.out}; run the same command again to "
+            "predict the rest",
             file=sys.stderr,
         )
         return 130
-    print(f"wrote {done} prediction(s) to {out.folder}/{{{','.join(OUTPUTS)}}}")
+    already = f" ({skipped} already there from an earlier run, skipped)" if skipped else ""
+    print(f"wrote {done} prediction(s) to {out.folder}/{{{','.join(OUTPUTS)}}}{already}")
     if failures:
         print(
             f"lazyunet predict: error: {len(failures)} of {len(files)} image(s) could not be "
@@ -121,3 +120,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+def _summary(item) -> str:
+    result = item.result
+    seams = (
+        f" ({result.seam_splits} pixel pairs along block borders left cut)"
+        if result.seam_splits
+        else ""
+    )
+    return f"{item.path.name}: {result.n_instances} instances{seams}"

@@ -36,6 +36,11 @@ from .predict import PredictEvent, block_starts, iter_label_blocks
 
 __all__ = ["BlockwiseResult", "iter_block_instances", "iter_predict_blockwise"]
 
+# Instances are found in blocks of at most this many pixels per side (plus
+# their margin): the instance step needs about 50 bytes per pixel of its
+# window, four times what the network's pass needs per pixel of its block.
+INSTANCE_BLOCK = 2048
+
 
 @dataclass(frozen=True)
 class BlockwiseResult:
@@ -203,7 +208,8 @@ def iter_predict_blockwise(
     shape = tuple(plane.shape[:2])
     block = config.block_size
     starts = block_starts(shape, block)
-    total = 2 * len(starts) + len(_chunk_windows(outputs["instances"]))
+    instance_blocks = block_starts(shape, min(block, INSTANCE_BLOCK))
+    total = len(starts) + len(instance_blocks) + len(_chunk_windows(outputs["instances"]))
     done = 0
     with denormals_flushed():
         model = inference_network(model, device)
@@ -233,8 +239,8 @@ def iter_block_instances(
         ``"segmentation"`` (and ``"detection"``, ``"separation"`` when
         present) filled; ``"instances"`` (int32, zero-filled) is written.
     config : PredictConfig
-        ``block_size``, ``tile_size`` and ``input_scale`` (the margin is one
-        tile in the plane's pixels), ``min_instance_size``,
+        ``block_size`` (at most :data:`INSTANCE_BLOCK`), ``tile_size`` and
+        ``input_scale`` (the margin is one tile in the plane's pixels), ``min_instance_size``,
         ``separate_touching``; defaults filled.
     done, total : int
         Where the progress of the caller's earlier passes stands.
@@ -246,7 +252,7 @@ def iter_block_instances(
     """
     instances = outputs["instances"]
     shape = tuple(instances.shape)
-    block = config.block_size
+    block = min(config.block_size, INSTANCE_BLOCK)
     starts = block_starts(shape, block)
     chunks = _chunk_windows(instances)
     if total is None:

@@ -159,7 +159,9 @@ def iter_plane_probabilities(
         done = min(start + config.batch_size, len(corners))
         if done < len(corners):
             yield done, len(corners), None
-    yield len(corners), len(corners), {task: acc / weight_sum for task, acc in sums.items()}
+    for acc in sums.values():
+        acc /= weight_sum  # in place: a second copy of every map would double the peak memory
+    yield len(corners), len(corners), sums
 
 
 @dataclass

@@ -7,6 +7,7 @@ A prediction run lists every file it writes, with its SHA-256, in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -58,6 +59,7 @@ class PredictionFolder:
     def __init__(self, folder: PathLike, run: Mapping[str, Any]):
         self.folder = Path(folder)
         self.run = dict(run)
+        self.inputs: dict[str, dict[str, Any]] = {}
         self.files: dict[str, str] = self._check()
 
     @property
@@ -84,6 +86,7 @@ class PredictionFolder:
             try:
                 data = json.loads(self.manifest.read_text(encoding="utf-8"))
                 recorded = {str(f["path"]): str(f["sha256"]) for f in data["files"]}
+                self.inputs = dict(data.get("inputs", {}))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ProjectError(
                     f"{self.manifest} is not a manifest written by lazyunet predict "
@@ -111,12 +114,41 @@ class PredictionFolder:
                     )
         return recorded
 
+    @property
+    def run_key(self) -> str:
+        """A digest of this run's description (model, settings...): what "the same run" means."""
+        text = json.dumps(self.run, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def is_done(self, name: str, source: Mapping[str, Any]) -> bool:
+        """Whether a run described like this one already wrote ``name`` from this input.
+
+        Parameters
+        ----------
+        name : str
+            The output name.
+        source : mapping
+            What identifies the input file's content (see :func:`input_signature`).
+        """
+        entry = self.inputs.get(name)
+        if entry != {"source": dict(source), "run": self.run_key}:
+            return False
+        return any(
+            key in self.files and (self.folder / key).exists()
+            for key in (f"instances/{name}.tif", f"instances/{name}{ZARR_OUTPUT_SUFFIX}")
+        )
+
     def write_prediction(
-        self, name: str, prediction: Prediction, probabilities: bool = False
+        self,
+        name: str,
+        prediction: Prediction,
+        probabilities: bool = False,
+        source: Mapping[str, Any] | None = None,
     ) -> list[Path]:
         """Write the outputs of one image together: ``<output>/<name>.tif`` for each of
         :data:`~napari_lazyunet.core.labels.OUTPUTS` the prediction has, and
-        ``probabilities/<task>/<name>.tif`` when asked.
+        ``probabilities/<task>/<name>.tif`` when asked. ``source`` (the
+        input's :func:`input_signature`) is recorded for :meth:`is_done`.
 
         Returns
         -------
@@ -132,9 +164,13 @@ class PredictionFolder:
             for task, probs in prediction.probabilities.items():
                 target = f"probabilities/{task}/{name}.tif"
                 writes[target] = image_writer(self.folder / target, probs)
-        return self.write(writes)
+        return self.write(writes, {name: source} if source is not None else None)
 
-    def write(self, outputs: Mapping[str, Writer]) -> list[Path]:
+    def write(
+        self,
+        outputs: Mapping[str, Writer],
+        sources: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[Path]:
         """Write the outputs of one image together, and the manifest with them.
 
         Parameters
@@ -142,6 +178,9 @@ class PredictionFolder:
         outputs : mapping of str to writer
             Paths relative to the folder (``"detection/a.tif"``) and the
             writers of their bytes (:func:`labels_writer`, :func:`image_writer`).
+        sources : mapping, optional
+            Per output name, the :func:`input_signature` of its input, recorded
+            so that :meth:`is_done` can skip it in a later run.
 
         Returns
         -------
@@ -156,11 +195,15 @@ class PredictionFolder:
             for temporary in written.values():
                 temporary.unlink(missing_ok=True)
             raise
-        return self._commit(written)
+        return self._commit(written, sources)
 
     @contextmanager
     def large_outputs(
-        self, name: str, shape: tuple[int, int], tasks: list[str]
+        self,
+        name: str,
+        shape: tuple[int, int],
+        tasks: list[str],
+        source: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Zarr arrays for the outputs of one large image, committed together on success.
 
@@ -178,6 +221,8 @@ class PredictionFolder:
         tasks : list of str
             Outputs to create, of :data:`~napari_lazyunet.core.labels.OUTPUTS`;
             ``instances`` are int32, the others uint8.
+        source : mapping, optional
+            The :func:`input_signature` of the input (see :meth:`write`).
 
         Yields
         ------
@@ -201,9 +246,11 @@ class PredictionFolder:
             for temporary in temporaries.values():
                 remove_temporary(temporary)
             raise
-        self._commit(temporaries)
+        self._commit(temporaries, {name: source} if source is not None else None)
 
-    def _commit(self, written: Mapping[str, Path]) -> list[Path]:
+    def _commit(
+        self, written: Mapping[str, Path], sources: Mapping[str, Any] | None = None
+    ) -> list[Path]:
         """Rename complete temporaries onto their targets together with the manifest."""
         pairs = [(temporary, self.folder / name) for name, temporary in written.items()]
         outputs = written
@@ -212,10 +259,14 @@ class PredictionFolder:
             files.update({name: digest_tree(tmp) for name, tmp in written.items()})
             # Keep only files that are still there; the new ones are about to be.
             files = {k: v for k, v in files.items() if k in outputs or (self.folder / k).exists()}
+            inputs = dict(self.inputs)
+            for name, source in (sources or {}).items():
+                inputs[name] = {"source": dict(source), "run": self.run_key}
             manifest = {
                 **self.run,
                 "date": _now(),
                 "files": [{"path": k, "sha256": v} for k, v in sorted(files.items())],
+                "inputs": inputs,
             }
             pairs.append((_write_temporary(self.manifest, json_writer(manifest)), self.manifest))
         except BaseException:
@@ -223,8 +274,23 @@ class PredictionFolder:
                 remove_temporary(temporary)
             raise
         _replace_all(pairs)
-        self.files = files
+        self.files, self.inputs = files, inputs
         return [path for _, path in pairs[:-1]]
+
+
+def input_signature(path: PathLike) -> dict[str, Any]:
+    """What identifies an input's content cheaply: resolved path, size and modification time.
+
+    A zarr store (a folder) counts the sizes and latest modification of its files.
+    """
+    path = Path(path)
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    stats = [f.stat() for f in files]
+    return {
+        "path": str(path.resolve()),
+        "bytes": sum(st.st_size for st in stats),
+        "mtime_ns": max((st.st_mtime_ns for st in stats), default=0),
+    }
 
 
 def _now() -> str:
