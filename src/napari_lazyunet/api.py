@@ -1,5 +1,10 @@
 """Scripting facade: the one API that notebooks, the command line and the widgets call.
 
+:class:`LazyUNet` is defined here (its model files in :mod:`.model_files`);
+:func:`make_labels` and :func:`refine` come from :mod:`.labelling` and
+:func:`split_validation` from :mod:`.core.training_set`: import them all
+from this module.
+
 Examples
 --------
 Train on the built-in sample and predict a held-out image:
@@ -24,27 +29,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .config import LazyUNetConfig, ModelConfig
+from .config import LazyUNetConfig
 from .core import checkpoint as _checkpoint
 from .core.autoconfig import Choice, configure_training
 from .core.blockwise import iter_predict_blockwise as _iter_predict_blockwise
 from .core.devices import resolve_device
 from .core.fingerprint import DataFingerprint
-from .core.grabcut import GrabCutResult, refine_with_grabcut
 from .core.health import TrainingHealthWarning
-from .core.labels import OUTPUTS, ImageLabels, LabelError
+from .core.labels import OUTPUTS, ImageLabels
 from .core.model import build_model
 from .core.predict import PredictEvent, Prediction
 from .core.predict import iter_predict as _iter_predict
 from .core.train import CalibrationEvent, TrainEvent, TrainingDiverged
 from .core.train import iter_train as _iter_train
 from .core.training_set import split_validation
+from .labelling import ArrayOrList, _as_list, make_labels, refine
+from .labelling import _per_image as _per_image
+from .model_files import ModelFilesMixin
 
 __all__ = [
     "CalibrationEvent",
@@ -63,72 +69,8 @@ __all__ = [
     "split_validation",
 ]
 
-ArrayOrList = np.ndarray | Sequence[np.ndarray | None] | None
 
-
-def _as_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    if isinstance(images, np.ndarray):
-        return [images]
-    return [np.asarray(image) for image in images]
-
-
-def _per_image(values: ArrayOrList, n: int, what: str) -> list[Any]:
-    if values is None:
-        return [None] * n
-    if isinstance(values, np.ndarray):
-        values = [values]
-    values = list(values)
-    if len(values) != n:
-        raise LabelError(f"{n} image(s) but {len(values)} {what} entries; give one per image")
-    return values
-
-
-def make_labels(
-    n_images: int,
-    detection: ArrayOrList = None,
-    separation: ArrayOrList = None,
-    segmentation: ArrayOrList = None,
-    strong: Sequence[bool] | None = None,
-    sparse: Sequence[bool] | None = None,
-) -> list[ImageLabels]:
-    """Pair per-image label arrays into :class:`ImageLabels`.
-
-    Parameters
-    ----------
-    n_images : int
-        Number of images.
-    detection, separation, segmentation : array, list of (array or None), or None
-        Per-image label arrays (``None`` where an image lacks that label).
-    strong : list of bool, optional
-        Which segmentation masks are exact. Default: every image that has one.
-    sparse : list of bool, optional
-        Images whose unpainted detection pixels are unknown rather than
-        background. Default: none.
-
-    Returns
-    -------
-    list of ImageLabels
-    """
-    det = _per_image(detection, n_images, "detection")
-    sep = _per_image(separation, n_images, "separation")
-    seg = _per_image(segmentation, n_images, "segmentation")
-    strong_flags = (
-        [s is not None for s in seg] if strong is None else _per_image(strong, n_images, "strong")
-    )
-    sparse_flags = [False] * n_images if sparse is None else _per_image(sparse, n_images, "sparse")
-    return [
-        ImageLabels(
-            detection=None if d is None else np.asarray(d),
-            separation=None if s is None else np.asarray(s),
-            segmentation=None if g is None else np.asarray(g),
-            strong=bool(st),
-            detection_complete=not bool(sp),
-        )
-        for d, s, g, st, sp in zip(det, sep, seg, strong_flags, sparse_flags, strict=True)
-    ]
-
-
-class LazyUNet:
+class LazyUNet(ModelFilesMixin):
     """A multi-task U-Net (or its single-task baseline) with its settings.
 
     Parameters
@@ -463,66 +405,10 @@ class LazyUNet:
             result = event.result
         return result
 
-    # ------------------------------------------------------------------- files
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write weights, config, class names and normalisation to one file.
-
-        The file also holds :attr:`training_state`, so that :meth:`load`
-        and :meth:`fit` continue the training where it stopped.
-        """
-        if self.network is None:
-            raise ValueError("this model has no network yet; call fit() before save()")
-        state = _checkpoint.Checkpoint(
-            self.config,
-            self.network.state_dict(),
-            self.steps_done,
-            self.history,
-            fingerprint=None if self.fingerprint is None else self.fingerprint.to_dict(),
-            choices=[c.to_dict() for c in self.choices],
-            training_state=self.training_state,
-        )
-        return _checkpoint.save_checkpoint(path, state)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> LazyUNet:
-        """Read a model file written by :meth:`save` (never executes code from it)."""
-        saved = _checkpoint.load_checkpoint(path)
-        model = cls(saved.config)
-        try:
-            model.network.load_state_dict(saved.state_dict)
-        except RuntimeError as error:
-            raise _checkpoint.CheckpointError(
-                f"{path}: the weights do not match the stored configuration ({error})"
-            ) from error
-        model.network.eval()
-        model.history = list(saved.history)
-        model.steps_done = saved.step
-        if saved.fingerprint is not None:
-            model.fingerprint = DataFingerprint.from_dict(saved.fingerprint)
-        model.choices = [Choice(**c) for c in saved.choices]
-        model.training_state = saved.training_state
-        return model
-
     @property
     def class_names(self) -> tuple[str, ...]:
         """Names of the object classes (label value ``k`` is ``class_names[k-1]``)."""
         return self.config.model.class_names
-
-    def check_compatible(
-        self, class_names: Sequence[str] | None = None, in_channels: int | None = None
-    ) -> None:
-        """Raise :class:`LabelError` if the model was trained for other classes or channels."""
-        mc: ModelConfig = self.config.model
-        if class_names is not None and tuple(class_names) != mc.class_names:
-            raise LabelError(
-                f"the model was trained for classes {list(mc.class_names)}, not "
-                f"{list(class_names)}; train a new model or rename the classes to match"
-            )
-        if in_channels is not None and in_channels != mc.in_channels:
-            raise LabelError(
-                f"the model expects {mc.in_channels} channel(s) but the image has {in_channels}; "
-                "use a model trained on images like this one"
-            )
 
     def __repr__(self) -> str:
         mc = self.config.model
@@ -532,24 +418,3 @@ class LazyUNet:
             f"width={mc.base_channels or 'auto'}, depth={mc.depth or 'auto'}, "
             f"steps_done={self.steps_done})"
         )
-
-
-def refine(image: np.ndarray, detection: np.ndarray, **options: Any) -> GrabCutResult:
-    """Exact instance and class masks grown from inner regions with GrabCut.
-
-    Parameters
-    ----------
-    image : ndarray
-        ``(Y, X)`` gray (any integer or float dtype) or ``(Y, X, 3)`` RGB.
-    detection : ndarray
-        Painted inner regions, ``1..C`` = class, 0 = not labelled.
-    **options
-        Passed to :func:`~napari_lazyunet.core.grabcut.refine_with_grabcut`
-        (``iterations``, ``margin``, ``sure_foreground``, ``sure_background``, ...).
-
-    Returns
-    -------
-    GrabCutResult
-        ``.instances`` and ``.classes`` masks (and timings).
-    """
-    return refine_with_grabcut(np.asarray(image), np.asarray(detection), **options)
