@@ -1,7 +1,7 @@
 """What the configuration sections share: :class:`ConfigError`, the check that raises it, devices.
 
 Imported by :mod:`napari_lazyunet.config` and the modules of its sections
-(:mod:`.model_config`, :mod:`.train_config`, :mod:`.predict_config`); import
+(:mod:`.model`, :mod:`.train`, :mod:`.predict`); import
 the names from :mod:`napari_lazyunet.config`.
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config_checks import _check
+from .checks import _check
 
 __all__ = ["NORMALIZATION_MODES", "ModelConfig", "NormalizationConfig"]
 

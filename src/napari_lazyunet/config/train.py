@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config_checks import DEVICES, _check
+from .checks import DEVICES, _check
 
 __all__ = ["LR_SCHEDULES", "TrainConfig"]
 

@@ -3,9 +3,9 @@
 Every tunable of the engine lives in a :class:`LazyUNetConfig`, so that a
 model file carries the exact settings it was trained with and a widget only
 has to build one of these. Its sections are defined beside this module
-(:class:`ModelConfig` and :class:`NormalizationConfig` in :mod:`.model_config`,
-:class:`TrainConfig` in :mod:`.train_config`, :class:`PredictConfig` in
-:mod:`.predict_config`, :class:`ConfigError` in :mod:`.config_checks`);
+(:class:`ModelConfig` and :class:`NormalizationConfig` in :mod:`.model`,
+:class:`TrainConfig` in :mod:`.train`, :class:`PredictConfig` in
+:mod:`.predict`, :class:`ConfigError` in :mod:`.checks`);
 import them all from this module.
 """
 
@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config_checks import DEVICES, ConfigError, _check
-from .model_config import NORMALIZATION_MODES, ModelConfig, NormalizationConfig
-from .predict_config import PredictConfig
-from .train_config import LR_SCHEDULES, TrainConfig
+from .checks import DEVICES, ConfigError, _check
+from .model import NORMALIZATION_MODES, ModelConfig, NormalizationConfig
+from .predict import PredictConfig
+from .train import LR_SCHEDULES, TrainConfig
 
 __all__ = [
     "DEVICES",
