@@ -88,7 +88,7 @@ def build_inputs(data_dir: Path, size: int, work: Path) -> tuple[Path, Path]:
     return tiff, store
 
 
-def run_predict(model: Path, image: Path, out: Path, threads: int) -> dict:
+def run_predict(model: Path, image: Path, out: Path, threads: int, extra: list[str]) -> dict:
     """``lazyunet predict`` under ``/usr/bin/time -v``: seconds, peak RSS, its last lines."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     command = [
@@ -103,6 +103,7 @@ def run_predict(model: Path, image: Path, out: Path, threads: int) -> dict:
         "--device",
         "cpu",
         "-q",
+        *extra,
     ]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -127,13 +128,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/lazyunet-wholeslide"))
     parser.add_argument("--inputs", nargs="+", default=["tiff", "zarr"], choices=["tiff", "zarr"])
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    parser.add_argument(
+        "--predict-options",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="passed on to lazyunet predict (last), e.g. --overlap 0.125",
+    )
     args = parser.parse_args(argv)
 
     tiff, store = build_inputs(args.data_dir, args.size, args.work_dir)
     results = {"size": args.size, "threads": args.threads, "model": str(args.model), "runs": []}
+    if args.out and args.out.is_file():  # earlier runs' figures are kept, new ones appended
+        results["runs"] = json.loads(args.out.read_text()).get("runs", [])
     for kind in args.inputs:
         image = tiff if kind == "tiff" else store
-        figures = run_predict(args.model, image, args.work_dir / f"out-{kind}", args.threads)
+        out = args.work_dir / f"out-{kind}"
+        figures = run_predict(args.model, image, out, args.threads, args.predict_options)
+        figures["options"] = args.predict_options
         figures["megapixels_per_s"] = round(args.size**2 / 1e6 / figures["seconds"], 3)
         results["runs"].append(figures)
         print(json.dumps(figures), flush=True)

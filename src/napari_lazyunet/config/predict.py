@@ -54,7 +54,7 @@ class PredictConfig:
         smaller than they are, raise it when they come out larger.
     block_size : int
         Planes larger than this (in Y or X) are predicted block by block:
-        each block plus a one-tile margin of context is tiled and blended,
+        each block plus a margin of half a tile of context is tiled and blended,
         only its label maps are kept, and probabilities are not returned.
         Host memory then grows with the block, not the plane (whole-slide
         images, memory-mapped TIFFs).

@@ -2,7 +2,8 @@
 
 Three passes over the plane, each holding one block (plus its margins) at a time:
 
-1. **Label maps**: every block, with one tile of context, through the network
+1. **Label maps**: every block (at most :data:`MAX_BLOCK` pixels a side),
+   with half a tile of context, through the network
    (:func:`~.predict.iter_label_blocks`); its segmentation, detection and
    separation written into their output arrays.
 2. **Instances**: every block's core window, extended by a margin of one
@@ -22,6 +23,7 @@ disagree the object stays cut along the border, and the result counts it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -36,10 +38,12 @@ from .predict import PredictEvent, block_starts, iter_label_blocks
 
 __all__ = ["BlockwiseResult", "iter_block_instances", "iter_predict_blockwise"]
 
-# Instances are found in blocks of at most this many pixels per side (plus
-# their margin): the instance step needs about 50 bytes per pixel of its
-# window, four times what the network's pass needs per pixel of its block.
-INSTANCE_BLOCK = 2048
+# Blocks of a plane predicted into zarr have at most this many pixels per
+# side (plus their margins), whatever ``PredictConfig.block_size`` says: the
+# network's pass holds about 40 bytes per pixel of a block (probabilities,
+# weights, the normalised crop) and the instance step about 50 per pixel of
+# its window, so 2048 keeps both near 300 MB.
+MAX_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -205,10 +209,11 @@ def iter_predict_blockwise(
         :class:`BlockwiseResult`.
     """
     config = config.with_defaults()
+    config = dataclasses.replace(config, block_size=min(config.block_size, MAX_BLOCK))
     shape = tuple(plane.shape[:2])
     block = config.block_size
     starts = block_starts(shape, block)
-    instance_blocks = block_starts(shape, min(block, INSTANCE_BLOCK))
+    instance_blocks = block_starts(shape, min(block, MAX_BLOCK))
     total = len(starts) + len(instance_blocks) + len(_chunk_windows(outputs["instances"]))
     done = 0
     with denormals_flushed():
@@ -239,7 +244,7 @@ def iter_block_instances(
         ``"segmentation"`` (and ``"detection"``, ``"separation"`` when
         present) filled; ``"instances"`` (int32, zero-filled) is written.
     config : PredictConfig
-        ``block_size`` (at most :data:`INSTANCE_BLOCK`), ``tile_size`` and
+        ``block_size`` (at most :data:`MAX_BLOCK`), ``tile_size`` and
         ``input_scale`` (the margin is one tile in the plane's pixels), ``min_instance_size``,
         ``separate_touching``; defaults filled.
     done, total : int
@@ -252,12 +257,12 @@ def iter_block_instances(
     """
     instances = outputs["instances"]
     shape = tuple(instances.shape)
-    block = min(config.block_size, INSTANCE_BLOCK)
+    block = min(config.block_size, MAX_BLOCK)
     starts = block_starts(shape, block)
     chunks = _chunk_windows(instances)
     if total is None:
         total = len(starts) + len(chunks)
-    margin = int(np.ceil(config.tile_size / config.input_scale))
+    margin = int(np.ceil(config.tile_size / config.input_scale))  # a whole tile: objects fit
     borders: dict[tuple[int, int], _BlockBorder] = {}
     classes: dict[int, int] = {}
     offset = 0

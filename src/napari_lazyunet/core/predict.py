@@ -236,11 +236,12 @@ def iter_label_blocks(
 ) -> Iterator[tuple[tuple[slice, slice], np.ndarray, np.ndarray | None, np.ndarray | None]]:
     """Label maps of a large plane, block by block.
 
-    Each block of ``config.block_size`` pixels is extended by one tile of
-    context on every side, tiled and blended like a small image, and only its
-    own window is kept, so seams between blocks see the same neighbourhood as
-    the rest of the image. Only one block is read from ``plane`` at a time,
-    so a lazily read plane (dask, zarr, memory map) is never loaded whole.
+    Each block of ``config.block_size`` pixels is extended by half a tile of
+    context on every side (:func:`block_context`), tiled and blended like a
+    small image, and only its own window is kept, so seams between blocks
+    see nearly the neighbourhood they have in the whole image. Only one
+    block is read from ``plane`` at a time, so a lazily read plane (dask,
+    zarr, memory map) is never loaded whole.
 
     Parameters
     ----------
@@ -261,7 +262,10 @@ def iter_label_blocks(
     shape = plane.shape[:2]
     bounds = normalization_bounds(plane, normalization, in_channels, config.input_scale)
     # One network tile of context, in the plane's pixels.
-    block, halo = config.block_size, int(np.ceil(config.tile_size / config.input_scale))
+    # Half a tile of context, in the plane's pixels: more than the network's
+    # reach beyond a pixel at the depths used, and a quarter of the extra
+    # work a whole tile costs.
+    block, halo = config.block_size, block_context(config)
     for by, bx in block_starts(shape, block):
         y0, x0 = max(0, by - halo), max(0, bx - halo)
         y1, x1 = min(shape[0], by + block + halo), min(shape[1], bx + block + halo)
@@ -277,6 +281,11 @@ def iter_label_blocks(
         height, width = min(block, shape[0] - by), min(block, shape[1] - bx)
         window = (slice(by - y0, by - y0 + height), slice(bx - x0, bx - x0 + width))
         yield (slice(by, by + height), slice(bx, bx + width)), *_label_maps(probs, config, window)
+
+
+def block_context(config: PredictConfig) -> int:
+    """Pixels of context around each block of :func:`iter_label_blocks`: half a tile."""
+    return int(np.ceil(config.tile_size / 2 / config.input_scale))
 
 
 def block_starts(shape: tuple[int, int], block: int) -> list[tuple[int, int]]:
