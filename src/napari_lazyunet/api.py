@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import LazyUNetConfig
+from .config import LazyUNetConfig, PredictConfig
 from .core import checkpoint as _checkpoint
 from .core.autoconfig import Choice, configure_training
 from .core.blockwise import iter_predict_blockwise as _iter_predict_blockwise
@@ -316,13 +316,17 @@ class LazyUNet(ModelFilesMixin):
         return self
 
     # ---------------------------------------------------------------- prediction
-    def iter_predict(self, image: np.ndarray, **predict_options: Any) -> Iterator[PredictEvent]:
-        """Predict with progress events; the last event's ``result`` is the :class:`Prediction`."""
+    def _predict_config(self, predict_options: dict[str, Any]) -> PredictConfig:
+        """Prediction settings with ``predict_options`` applied; refuses an untrained model."""
         if self.network is None:
             raise ValueError("this model has not been trained; call fit() or load a model file")
-        config = self.config.predict
-        if predict_options:
-            config = self.config.replace(predict=predict_options).predict
+        if not predict_options:
+            return self.config.predict
+        return self.config.replace(predict=predict_options).predict
+
+    def iter_predict(self, image: np.ndarray, **predict_options: Any) -> Iterator[PredictEvent]:
+        """Predict with progress events; the last event's ``result`` is the :class:`Prediction`."""
+        config = self._predict_config(predict_options)
         return _iter_predict(
             self.network,
             np.asarray(image),
@@ -357,11 +361,7 @@ class LazyUNet(ModelFilesMixin):
             Progress; the last event's ``result`` is a
             :class:`~napari_lazyunet.core.blockwise.BlockwiseResult`.
         """
-        if self.network is None:
-            raise ValueError("this model has not been trained; call fit() or load a model file")
-        config = self.config.predict
-        if predict_options:
-            config = self.config.replace(predict=predict_options).predict
+        config = self._predict_config(predict_options)
         channels = self.config.model.in_channels
         if len(image.shape) != (3 if channels > 1 else 2):
             raise ValueError(

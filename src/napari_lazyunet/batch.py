@@ -297,10 +297,10 @@ def iter_predict_folder(
         else:
             todo.append((path, name, source))
     channels = model.config.model.in_channels
-    remote = [
-        item for item in todo if scheduler is not None and not is_large_file(item[0], channels)
-    ]
-    here = [item for item in todo if item not in remote]
+    remote, here = [], []
+    for item in todo:
+        on_cluster = scheduler is not None and not is_large_file(item[0], channels)
+        (remote if on_cluster else here).append(item)
     if remote:
         yield from _iter_on_cluster(
             model, remote, folder, scheduler, probabilities, predict_options

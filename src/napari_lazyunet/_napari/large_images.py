@@ -71,7 +71,13 @@ def layer_source(layer: Any) -> Any:
 
 
 def is_large_layer(layer: Any, in_channels: int) -> bool:
-    """Whether an image layer is predicted block by block into OME-Zarr outputs."""
+    """Whether an image layer is predicted block by block into OME-Zarr outputs.
+
+    A pyramid (multiscale layer) always is: its finest level is read block
+    by block, never whole.
+    """
+    if getattr(layer, "multiscale", False):
+        return True
     source = layer_source(layer)
     return isinstance(source, LazyImage) or is_large(tuple(source.shape), in_channels)
 

@@ -208,9 +208,7 @@ class PredictInputsMixin:
         out = self.out_folder_edit.text().strip()
         for target in targets:
             layer = target.layer
-            if layer is None or not (
-                layer.multiscale or is_large_layer(layer, model.config.model.in_channels)
-            ):
+            if layer is None or not is_large_layer(layer, model.config.model.in_channels):
                 continue
             folder = Path(out) if out else predictions_recovery_folder(layer.name)
             target.out = PredictionFolder(

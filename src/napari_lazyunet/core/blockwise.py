@@ -213,8 +213,8 @@ def iter_predict_blockwise(
     shape = tuple(plane.shape[:2])
     block = config.block_size
     starts = block_starts(shape, block)
-    instance_blocks = block_starts(shape, min(block, MAX_BLOCK))
-    total = len(starts) + len(instance_blocks) + len(_chunk_windows(outputs["instances"]))
+    # Both passes use blocks of this size (iter_block_instances caps it the same way).
+    total = 2 * len(starts) + len(_chunk_windows(outputs["instances"]))
     done = 0
     with denormals_flushed():
         model = inference_network(model, device)

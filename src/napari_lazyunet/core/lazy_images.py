@@ -152,7 +152,7 @@ class LazyImage:
         return region.transpose([kept.index(axis) for axis in wanted])
 
     def _read(self, key):
-        if self._source is not None and not isinstance(self._source, _TiffLevel):
+        if not isinstance(self._source, _TiffLevel):
             return self._source[key]
         import tifffile
         import zarr

@@ -253,12 +253,11 @@ class PredictionFolder:
     ) -> list[Path]:
         """Rename complete temporaries onto their targets together with the manifest."""
         pairs = [(temporary, self.folder / name) for name, temporary in written.items()]
-        outputs = written
         try:
             files = dict(self.files)
             files.update({name: digest_tree(tmp) for name, tmp in written.items()})
             # Keep only files that are still there; the new ones are about to be.
-            files = {k: v for k, v in files.items() if k in outputs or (self.folder / k).exists()}
+            files = {k: v for k, v in files.items() if k in written or (self.folder / k).exists()}
             inputs = dict(self.inputs)
             for name, source in (sources or {}).items():
                 inputs[name] = {"source": dict(source), "run": self.run_key}
