@@ -20,19 +20,16 @@ from napari.layers import Image
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
 )
 
 from napari_lazyunet.core.labels import ImageLabels
 from napari_lazyunet.core.project import load_project
 
+from ._form import path_row
 from ._notify import PluginInputError
 from .links import linked_layers
 from .prediction_layers import is_output_layer
@@ -99,14 +96,8 @@ class TrainInputsMixin:
             "Image layers to train on; only planes with painted lazy labels are used"
         )
         data_form.addRow("Image layers", self.layer_list)
-        self.project_edit = QLineEdit()
+        self.project_edit, row = path_row(self, "Project folder")
         self.project_edit.setPlaceholderText("optional project folder")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._browse_project)
-        row = QHBoxLayout()
-        row.addWidget(self.project_edit)
-        row.addWidget(browse)
         data_form.addRow("Project folder", row)
         self.validation_spin = QDoubleSpinBox()
         self.validation_spin.setRange(0.0, 0.5)
@@ -163,11 +154,6 @@ class TrainInputsMixin:
         for layer in self._image_layers():
             self._checked[_layer_key(layer)] = _layer_key(layer) in chosen
         self._refresh_layers()
-
-    def _browse_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Project folder")
-        if folder:
-            self.project_edit.setText(folder)
 
     # -------------------------------------------------------------------- data
     def training_set(self) -> TrainingSet:
